@@ -1,0 +1,36 @@
+import type { AppDeps } from '../deps.js';
+import { checkPassword } from './policy.js';
+import { countUsers } from './users-repo.js';
+import { createUser } from './service.js';
+import { SecretStoreReadOnlyError } from '../secrets/store.js';
+
+export const TEMP_ADMIN_SECRET = 'tempAdminPassword';
+
+export type BootstrapResult = { created: false } | { created: true; password: string; storedInSecrets: boolean };
+
+/**
+ * First start (a database with no users): create `admin` with a generated temporary password that
+ * must be changed at first sign-in, and keep it in the secret store as tempAdminPassword.
+ */
+export async function ensureFirstAdmin(deps: Pick<AppDeps, 'db' | 'clock' | 'random' | 'hasher' | 'config' | 'secrets' | 'logger'>): Promise<BootstrapResult> {
+  if ((await countUsers(deps.db)) > 0) return { created: false };
+  let password: string;
+  do {
+    password = deps.random.bytes(18).toString('base64url');
+  } while (checkPassword(password, deps.config.passwordMinLength, { username: 'admin' }).length > 0);
+  try {
+    await createUser(deps, { email: null, username: 'admin', name: 'Administrator', role: 'system-admin', password }, { mustChangePassword: true });
+  } catch (err) {
+    // Another instance starting at the same moment created it first.
+    if ((err as { code?: string }).code === 'username_taken' || (await countUsers(deps.db)) > 0) return { created: false };
+    throw err;
+  }
+  let storedInSecrets = true;
+  try {
+    await deps.secrets.set(TEMP_ADMIN_SECRET, password);
+  } catch (err) {
+    if (!(err instanceof SecretStoreReadOnlyError)) throw err;
+    storedInSecrets = false;
+  }
+  return { created: true, password, storedInSecrets };
+}

@@ -1,0 +1,242 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppDeps } from '../deps.js';
+import { recordAudit, type AuditActor } from '../audit/audit.js';
+import { HttpError, errors } from '../http/errors.js';
+import { currentSession } from '../http/access.js';
+import { normalizeUsername, parseEmail, parseUsername } from './identifiers.js';
+import { SESSION_COOKIE, createSession, revokeSession } from './sessions.js';
+import { authenticate, changePassword, createUser, editUser, removeUser } from './service.js';
+import { listUsers, toUser, type UserChanges, type UserRow } from './users-repo.js';
+
+export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
+
+const userSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    email: { type: ['string', 'null'] },
+    username: { type: ['string', 'null'] },
+    name: { type: 'string' },
+    role: { type: 'string', enum: ['system-admin', 'user'] },
+    disabled: { type: 'boolean' },
+    mustChangePassword: { type: 'boolean' },
+    hasPassword: { type: 'boolean' },
+    createdAt: { type: 'string' },
+    passwordChangedAt: { type: 'string' },
+  },
+  required: ['id', 'email', 'username', 'name', 'role', 'disabled', 'mustChangePassword'],
+} as const;
+
+const errorSchema = {
+  type: 'object',
+  properties: { error: { type: 'string' }, message: { type: 'string' } },
+  required: ['error', 'message'],
+  additionalProperties: true,
+} as const;
+
+const userEnvelope = { type: 'object', properties: { user: userSchema }, required: ['user'] } as const;
+const str = (maxLength: number, minLength = 1) => ({ type: 'string', minLength, maxLength }) as const;
+const idParams = { type: 'object', properties: { id: str(64) }, required: ['id'] } as const;
+
+export function actorOf(request: FastifyRequest): AuditActor | undefined {
+  const user = request.session?.user;
+  return user ? labelOf(user) : undefined;
+}
+
+export function labelOf(user: Pick<UserRow, 'id' | 'username' | 'email'>): AuditActor {
+  return { id: user.id, label: user.username ?? user.email };
+}
+
+function cookieOptions(deps: AppDeps, expires: Date) {
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: deps.config.publicUrl.protocol === 'https:',
+    expires,
+  } as const;
+}
+
+export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const sessionPolicy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
+  const audit = (input: Parameters<typeof recordAudit>[2]): Promise<void> => recordAudit(deps.db, deps.clock, input);
+
+  app.post<{ Body: { login: string; password: string } }>(
+    '/api/auth/login',
+    {
+      bodyLimit: AUTH_BODY_LIMIT_BYTES,
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        body: {
+          type: 'object',
+          properties: { login: str(320), password: str(1024) },
+          required: ['login', 'password'],
+          additionalProperties: false,
+        },
+        response: { 200: userEnvelope, 401: errorSchema, 429: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const login = request.body.login.trim();
+      // Keyed by what was typed, not by account, so unknown accounts are throttled the same way.
+      const limits = [
+        deps.limiter.hit(`login:ip:${request.ip}`, deps.config.limits.loginPerIpPerMinute, 60),
+        deps.limiter.hit(`login:account:${normalizeUsername(login)}`, 10, 300),
+      ];
+      const refused = (await Promise.all(limits)).find((r) => !r.allowed);
+      if (refused) throw errors.rateLimited(refused.retryAfterSeconds);
+
+      const user = await authenticate(deps, login, request.body.password);
+      if (user === null) {
+        await audit({ type: 'login_failed', ip: request.ip, outcome: 'failure', detail: { login: login.slice(0, 64) } });
+        throw new HttpError(401, 'invalid_credentials', 'The sign-in name or password is not correct.');
+      }
+      const session = await createSession(deps, user.id, sessionPolicy, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+      await audit({ type: 'login_succeeded', actor: labelOf(user), ip: request.ip, outcome: 'success' });
+      reply.setCookie(SESSION_COOKIE, session.token, cookieOptions(deps, session.expiresAt));
+      return { user: toUser(user) };
+    },
+  );
+
+  app.post('/api/auth/logout', { config: { access: 'public' }, schema: { tags: ['auth'], response: { 204: { type: 'null' } } } }, async (request, reply) => {
+    const token = request.cookies[SESSION_COOKIE];
+    if (token) await revokeSession(deps.db, token);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.code(204).send();
+  });
+
+  app.get(
+    '/api/auth/me',
+    { config: { access: 'session', allowWhilePasswordChangeRequired: true }, schema: { tags: ['auth'], response: { 200: userEnvelope, 401: errorSchema } } },
+    async (request) => ({ user: toUser(currentSession(request).user) }),
+  );
+
+  app.post<{ Body: { currentPassword: string; newPassword: string } }>(
+    '/api/auth/change-password',
+    {
+      bodyLimit: AUTH_BODY_LIMIT_BYTES,
+      config: { access: 'session', allowWhilePasswordChangeRequired: true },
+      schema: {
+        tags: ['auth'],
+        body: {
+          type: 'object',
+          properties: { currentPassword: str(1024), newPassword: str(1024) },
+          required: ['currentPassword', 'newPassword'],
+          additionalProperties: false,
+        },
+        response: { 204: { type: 'null' }, 400: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const session = currentSession(request);
+      await changePassword(deps, session.user, request.body.currentPassword, request.body.newPassword, session.tokenHash);
+      await audit({ type: 'password_changed', actor: labelOf(session.user), target: labelOf(session.user), ip: request.ip, outcome: 'success' });
+      return reply.code(204).send();
+    },
+  );
+
+  app.get('/api/users', { config: { access: 'admin' }, schema: { tags: ['users'], response: { 200: { type: 'object', properties: { users: { type: 'array', items: userSchema } } } } } }, async () => ({
+    users: (await listUsers(deps.db)).map(toUser),
+  }));
+
+  app.post<{ Body: { email?: string | null; username?: string | null; name: string; role: 'system-admin' | 'user'; password?: string | null } }>(
+    '/api/users',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['users'],
+        body: {
+          type: 'object',
+          properties: {
+            email: { type: ['string', 'null'], maxLength: 320 },
+            username: { type: ['string', 'null'], maxLength: 64 },
+            name: str(200),
+            role: { type: 'string', enum: ['system-admin', 'user'] },
+            password: { type: ['string', 'null'], maxLength: 1024 },
+          },
+          required: ['name', 'role'],
+          additionalProperties: false,
+        },
+        response: { 201: userEnvelope, 400: errorSchema, 409: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const fields: Record<string, string> = {};
+      const email = blank(body.email) ? null : parseEmail(body.email!);
+      if (!blank(body.email) && email === null) fields.email = 'Enter one email address, like name@example.com.';
+      const username = blank(body.username) ? null : parseUsername(body.username!);
+      if (!blank(body.username) && username === null) fields.username = 'Use 1 to 64 letters, digits, dots, dashes or underscores.';
+      const name = body.name.trim();
+      if (name.length === 0) fields.name = 'Required.';
+      if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
+      const password = blank(body.password) ? null : body.password!;
+      const user = await createUser(deps, { email, username, name, role: body.role, password });
+      await audit({ type: 'user_created', actor: actorOf(request), target: labelOf(user), ip: request.ip, outcome: 'success', detail: { role: user.role } });
+      return reply.code(201).send({ user });
+    },
+  );
+
+  app.patch<{ Params: { id: string }; Body: { name?: string; email?: string | null; role?: 'system-admin' | 'user'; disabled?: boolean } }>(
+    '/api/users/:id',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['users'],
+        params: idParams,
+        body: {
+          type: 'object',
+          properties: {
+            name: str(200),
+            email: { type: ['string', 'null'], maxLength: 320 },
+            role: { type: 'string', enum: ['system-admin', 'user'] },
+            disabled: { type: 'boolean' },
+          },
+          additionalProperties: false,
+        },
+        response: { 200: userEnvelope, 400: errorSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const changes: UserChanges = {};
+      const fields: Record<string, string> = {};
+      if (body.name !== undefined) {
+        changes.name = body.name.trim();
+        if (changes.name.length === 0) fields.name = 'Required.';
+      }
+      if (body.email !== undefined) {
+        changes.email = blank(body.email) ? null : parseEmail(body.email!);
+        if (!blank(body.email) && changes.email === null) fields.email = 'Enter one email address, like name@example.com.';
+      }
+      if (body.role !== undefined) changes.role = body.role;
+      if (body.disabled !== undefined) changes.disabled = body.disabled;
+      if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
+      const user = await editUser(deps, request.params.id, changes);
+      await audit({
+        type: 'user_updated',
+        actor: actorOf(request),
+        target: labelOf(user),
+        ip: request.ip,
+        outcome: 'success',
+        detail: { fields: Object.keys(changes) },
+      });
+      return { user };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/users/:id',
+    { config: { access: 'admin' }, schema: { tags: ['users'], params: idParams, response: { 204: { type: 'null' }, 404: errorSchema, 409: errorSchema } } },
+    async (request, reply: FastifyReply) => {
+      const removed = await removeUser(deps, request.params.id);
+      await audit({ type: 'user_deleted', actor: actorOf(request), target: labelOf(removed), ip: request.ip, outcome: 'success' });
+      return reply.code(204).send();
+    },
+  );
+}
+
+function blank(value: string | null | undefined): boolean {
+  return value === undefined || value === null || value.trim() === '';
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { Db } from '../db/index.js';
+import type { Random } from '../random.js';
+import type { UserRow } from './users-repo.js';
+
+export const SESSION_COOKIE = 'gatehouse_session';
+const TOKEN_BYTES = 32;
+// Refreshing the idle expiry on every request would be a write per request; once a minute is plenty.
+const TOUCH_INTERVAL_MS = 60_000;
+
+export interface SessionPolicy {
+  idleMinutes: number;
+  maxHours: number;
+}
+
+export interface SessionMeta {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface ValidSession {
+  tokenHash: string;
+  user: UserRow;
+  expiresAt: Date;
+}
+
+/** Only this hash is stored: a copy of the database holds no usable session. */
+export function hashSessionToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export async function createSession(
+  deps: { db: Db; clock: Clock; random: Random },
+  userId: string,
+  policy: SessionPolicy,
+  meta: SessionMeta,
+): Promise<{ token: string; expiresAt: Date }> {
+  const token = deps.random.bytes(TOKEN_BYTES).toString('base64url');
+  const nowMs = deps.clock.now().getTime();
+  const expiresAtMs = nowMs + policy.maxHours * 3_600_000;
+  await deps.db
+    .insertInto('sessions')
+    .values({
+      token_hash: hashSessionToken(token),
+      user_id: userId,
+      created_at: nowMs,
+      last_seen_at: nowMs,
+      expires_at: expiresAtMs,
+      idle_expires_at: Math.min(expiresAtMs, nowMs + policy.idleMinutes * 60_000),
+      ip: meta.ip,
+      user_agent: meta.userAgent?.slice(0, 512) ?? null,
+    })
+    .execute();
+  return { token, expiresAt: new Date(expiresAtMs) };
+}
+
+/** The session and its user, or null when the token is unknown, expired (idle or absolute) or the user is disabled. */
+export async function validateSession(deps: { db: Db; clock: Clock }, token: string, policy: SessionPolicy): Promise<ValidSession | null> {
+  if (token.length === 0 || token.length > 100) return null;
+  const tokenHash = hashSessionToken(token);
+  const row = await deps.db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('users')
+    .select(['sessions.expires_at as s_expires_at', 'sessions.idle_expires_at as s_idle_expires_at', 'sessions.last_seen_at as s_last_seen_at'])
+    .where('sessions.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+  if (row === undefined) return null;
+  const nowMs = deps.clock.now().getTime();
+  if (nowMs >= row.s_expires_at || nowMs >= row.s_idle_expires_at || row.disabled === 1) {
+    await deps.db.deleteFrom('sessions').where('token_hash', '=', tokenHash).execute();
+    return null;
+  }
+  if (nowMs - row.s_last_seen_at >= TOUCH_INTERVAL_MS) {
+    await deps.db
+      .updateTable('sessions')
+      .set({ last_seen_at: nowMs, idle_expires_at: Math.min(row.s_expires_at, nowMs + policy.idleMinutes * 60_000) })
+      .where('token_hash', '=', tokenHash)
+      .execute();
+  }
+  const { s_expires_at, s_idle_expires_at: _idle, s_last_seen_at: _seen, ...user } = row;
+  return { tokenHash, user, expiresAt: new Date(s_expires_at) };
+}
+
+export async function revokeSession(db: Db, token: string): Promise<void> {
+  await db.deleteFrom('sessions').where('token_hash', '=', hashSessionToken(token)).execute();
+}
+
+/** Every session of the user, except the one whose hash is given (the one that changed the password). */
+export async function revokeUserSessions(db: Db, userId: string, options: { exceptTokenHash?: string } = {}): Promise<void> {
+  let q = db.deleteFrom('sessions').where('user_id', '=', userId);
+  if (options.exceptTokenHash !== undefined) q = q.where('token_hash', '!=', options.exceptTokenHash);
+  await q.execute();
+}
+
+export async function deleteExpiredSessions(db: Db, nowMs: number): Promise<void> {
+  await db.deleteFrom('sessions').where((eb) => eb.or([eb('expires_at', '<=', nowMs), eb('idle_expires_at', '<=', nowMs)])).execute();
+}

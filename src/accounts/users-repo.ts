@@ -1,0 +1,168 @@
+import type { Selectable, Updateable } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { UsersTable } from '../db/schema.js';
+import { normalizeEmail, normalizeUsername } from './identifiers.js';
+
+// Only this file touches the users table.
+
+export type UserRow = Selectable<UsersTable>;
+export type Role = UsersTable['role'];
+
+export interface User {
+  id: string;
+  email: string | null;
+  username: string | null;
+  name: string;
+  role: Role;
+  disabled: boolean;
+  mustChangePassword: boolean;
+  hasPassword: boolean;
+  createdAt: string;
+  passwordChangedAt: string;
+}
+
+export function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    username: row.username,
+    name: row.name,
+    role: row.role,
+    disabled: row.disabled === 1,
+    mustChangePassword: row.must_change_password === 1,
+    hasPassword: row.password_hash !== null,
+    createdAt: new Date(row.created_at).toISOString(),
+    passwordChangedAt: new Date(row.password_changed_at).toISOString(),
+  };
+}
+
+export async function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst();
+}
+
+export async function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('username_normalized', '=', normalizeUsername(username)).executeTakeFirst();
+}
+
+/** A login names an email when it holds "@", else a username. */
+export async function findUserByLogin(db: Db, login: string): Promise<UserRow | undefined> {
+  return login.includes('@') ? findUserByEmail(db, login) : findUserByUsername(db, login);
+}
+
+export async function listUsers(db: Db): Promise<UserRow[]> {
+  return db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const row = await db.selectFrom('users').select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function countEnabledAdmins(db: Db, options: { excludingId?: string } = {}): Promise<number> {
+  let q = db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where('role', '=', 'system-admin')
+    .where('disabled', '=', 0);
+  if (options.excludingId !== undefined) q = q.where('id', '!=', options.excludingId);
+  const row = await q.executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export interface NewUserRow {
+  id: string;
+  email: string | null;
+  username: string | null;
+  name: string;
+  role: Role;
+  passwordHash: string | null;
+  mustChangePassword: boolean;
+  nowMs: number;
+}
+
+export async function insertUser(db: Db, u: NewUserRow): Promise<UserRow> {
+  const row: UserRow = {
+    id: u.id,
+    email: u.email,
+    email_normalized: u.email === null ? null : normalizeEmail(u.email),
+    username: u.username,
+    username_normalized: u.username === null ? null : normalizeUsername(u.username),
+    name: u.name,
+    role: u.role,
+    disabled: 0,
+    must_change_password: u.mustChangePassword ? 1 : 0,
+    password_hash: u.passwordHash,
+    password_changed_at: u.nowMs,
+    failed_login_count: 0,
+    created_at: u.nowMs,
+    updated_at: u.nowMs,
+  };
+  await db.insertInto('users').values(row).execute();
+  return row;
+}
+
+export interface UserChanges {
+  name?: string;
+  email?: string | null;
+  role?: Role;
+  disabled?: boolean;
+}
+
+export async function updateUser(db: Db, id: string, changes: UserChanges, nowMs: number): Promise<UserRow | undefined> {
+  const set: Updateable<UsersTable> = { updated_at: nowMs };
+  if (changes.name !== undefined) set.name = changes.name;
+  if (changes.email !== undefined) {
+    set.email = changes.email;
+    set.email_normalized = changes.email === null ? null : normalizeEmail(changes.email);
+  }
+  if (changes.role !== undefined) set.role = changes.role;
+  if (changes.disabled !== undefined) set.disabled = changes.disabled ? 1 : 0;
+  await db.updateTable('users').set(set).where('id', '=', id).execute();
+  return findUserById(db, id);
+}
+
+export async function setPasswordHash(db: Db, id: string, passwordHash: string, nowMs: number, options: { mustChange: boolean }): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({
+      password_hash: passwordHash,
+      password_changed_at: nowMs,
+      must_change_password: options.mustChange ? 1 : 0,
+      failed_login_count: 0,
+      updated_at: nowMs,
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function recordLoginFailure(db: Db, id: string): Promise<void> {
+  await db
+    .updateTable('users')
+    .set((eb) => ({ failed_login_count: eb('failed_login_count', '+', 1) }))
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function clearLoginFailures(db: Db, id: string): Promise<void> {
+  await db.updateTable('users').set({ failed_login_count: 0 }).where('id', '=', id).where('failed_login_count', '!=', 0).execute();
+}
+
+export async function deleteUser(db: Db, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** Unique-index violations, in either dialect, told apart by the column they hit. */
+export function uniqueViolation(err: unknown): 'email' | 'username' | undefined {
+  const e = err as { code?: string; message?: string; constraint?: string; detail?: string };
+  const text = `${e.message ?? ''} ${e.constraint ?? ''} ${e.detail ?? ''}`;
+  const isUnique = e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
+  if (!isUnique) return undefined;
+  if (text.includes('email_normalized')) return 'email';
+  if (text.includes('username_normalized')) return 'username';
+  return undefined;
+}

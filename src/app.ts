@@ -1,0 +1,109 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import type { AppDeps } from './deps.js';
+import { accountRoutes } from './accounts/routes.js';
+import { auditRoutes } from './audit/routes.js';
+import { installAccessControl } from './http/access.js';
+import { HttpError, errors, installErrorHandler, sendError } from './http/errors.js';
+import { healthRoutes } from './http/health.js';
+import { installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
+
+/** The single-page app's routes; any other path is a 404 (the app still renders it). */
+export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/change-password', '/users', '/settings', '/mail', '/audit', '/dev/mailbox'];
+
+/** Builds the whole HTTP app from its dependencies. Never reads the environment, never listens. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // A hop count is accepted at run time although the type omits it.
+    trustProxy: deps.config.trustProxy as boolean | string | string[],
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
+    // Strict schemas: no coercion ("1" is not a number, ["x"] is not a string), unknown fields refused.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true } },
+  });
+
+  // JSON is the only body type; anything else is a 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string, (key, value: unknown) => (key === '__proto__' || key === 'constructor' ? undefined : value)));
+    } catch {
+      done(new HttpError(400, 'invalid_request', 'The request body is not valid JSON.'), undefined);
+    }
+  });
+
+  // Every API path and method, so a known path called with the wrong method gets 405 rather than 404.
+  const apiRoutes: ApiRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/')) return;
+    const pattern = new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}$`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') apiRoutes.push({ pattern, method });
+  });
+
+  installErrorHandler(app);
+  installOriginCheck(app, deps.config);
+  await installSecurityHeaders(app, deps.config);
+  await app.register(cookie);
+  installAccessControl(app, deps);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Gatehouse', version: '0.1.0', description: 'Sign-in, users and password recovery.' },
+    },
+  });
+  app.get('/api/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, deps);
+  await app.register(accountRoutes, deps);
+  await app.register(auditRoutes, deps);
+  await installWebApp(app, deps.webRoot, apiRoutes);
+  return app;
+}
+
+interface ApiRoute {
+  pattern: RegExp;
+  method: string;
+}
+
+async function installWebApp(app: FastifyInstance, webRoot: string | undefined, apiRoutes: ApiRoute[]): Promise<void> {
+  const indexFile = webRoot === undefined ? undefined : path.join(webRoot, 'index.html');
+  const indexHtml = indexFile !== undefined && fs.existsSync(indexFile) ? fs.readFileSync(indexFile) : undefined;
+  if (webRoot !== undefined && indexHtml !== undefined) {
+    await app.register(fastifyStatic, {
+      root: path.join(webRoot, 'assets'),
+      prefix: '/assets/',
+      wildcard: true,
+      index: false,
+      // File names carry a content hash: they never change, so they may be cached for good.
+      immutable: true,
+      maxAge: 31_536_000_000,
+    });
+  }
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const urlPath = (request.url.split('?')[0] ?? '/').replace(/\/{2,}/g, '/');
+    const normalized = urlPath.length > 1 ? urlPath.replace(/\/$/, '') : urlPath;
+    const allowed = [...new Set(apiRoutes.filter((r) => r.pattern.test(normalized)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(reply, new HttpError(405, 'method_not_allowed', `Use ${allowed.join(' or ')} on this path.`));
+    }
+    const wantsPage = (request.method === 'GET' || request.method === 'HEAD') && !normalized.startsWith('/api/');
+    if (wantsPage && indexHtml !== undefined) {
+      // Pages are never cached: the reset page in particular must not be kept by a shared cache.
+      return reply
+        .code(PAGES.includes(normalized) ? 200 : 404)
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(indexHtml);
+    }
+    return sendError(reply, errors.notFound());
+  });
+}

@@ -1,0 +1,22 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Db } from './db/index.js';
+import type { PasswordHasher } from './accounts/passwords.js';
+import type { Random } from './random.js';
+import type { SecretStore } from './secrets/store.js';
+import type { RateLimiter } from './http/rate-limiter.js';
+
+/** Everything the app touches outside its own memory; tests pass fakes for any of it. */
+export interface AppDeps {
+  readonly config: Config;
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly secrets: SecretStore;
+  readonly hasher: PasswordHasher;
+  readonly limiter: RateLimiter;
+  readonly logger: Logger;
+  /** the built single-page app (index.html and assets); undefined serves the API alone */
+  readonly webRoot?: string | undefined;
+}

@@ -1,0 +1,43 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppDeps } from '../deps.js';
+import { SESSION_COOKIE, validateSession, type ValidSession } from '../accounts/sessions.js';
+import { HttpError, errors } from './errors.js';
+
+/** Who may call a route; every route states it, and the default is the strictest. */
+export type Access = 'public' | 'session' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+    /** me, logout and change-password stay usable while a password change is required */
+    allowWhilePasswordChangeRequired?: boolean;
+  }
+  interface FastifyRequest {
+    session: ValidSession | null;
+  }
+}
+
+export function installAccessControl(app: FastifyInstance, deps: AppDeps): void {
+  const policy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
+  app.decorateRequest('session', null);
+  app.addHook('preHandler', async (request: FastifyRequest, _reply: FastifyReply) => {
+    const config = request.routeOptions.config;
+    // Unknown paths answer 404/405 to anyone; API routes that forget to say default to admin-only.
+    if (request.is404) return;
+    const access = config.access ?? (request.url.startsWith('/api/') ? 'admin' : 'public');
+    const token = request.cookies[SESSION_COOKIE];
+    request.session = token ? await validateSession(deps, token, policy) : null;
+    if (access === 'public') return;
+    // 401 is decided before the role: an anonymous caller learns nothing about admin routes.
+    if (request.session === null) throw errors.unauthenticated();
+    if (request.session.user.must_change_password === 1 && config.allowWhilePasswordChangeRequired !== true) {
+      throw new HttpError(403, 'password_change_required', 'Change your password first.');
+    }
+    if (access === 'admin' && request.session.user.role !== 'system-admin') throw errors.forbidden();
+  });
+}
+
+export function currentSession(request: FastifyRequest): ValidSession {
+  if (request.session === null) throw errors.unauthenticated();
+  return request.session;
+}

@@ -1,0 +1,98 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { Writable } from 'node:stream';
+import { buildApp } from '../../src/app.js';
+import { FakeClock } from '../../src/clock.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { AppDeps } from '../../src/deps.js';
+import { createDb, migrateToLatest, type Db } from '../../src/db/index.js';
+import { createArgon2Hasher } from '../../src/accounts/passwords.js';
+import { createUser } from '../../src/accounts/service.js';
+import type { User } from '../../src/accounts/users-repo.js';
+import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createLogger } from '../../src/logger.js';
+import { seededRandom } from '../../src/random.js';
+import { createMemorySecretStore } from '../../src/secrets/memory.js';
+
+export const STRONG_PASSWORD = 'correct horse battery staple';
+export const OTHER_STRONG_PASSWORD = 'purple monkey dishwasher lantern';
+
+export interface TestContext {
+  app: FastifyInstance;
+  deps: AppDeps;
+  clock: FakeClock;
+  db: Db;
+  /** every log line the app wrote, as text */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** The app on an in-memory SQLite (or the given db), with a fake clock, seeded randomness and in-memory fakes. */
+export async function makeTestApp(options: { env?: Record<string, string>; db?: Db; deps?: Partial<AppDeps> } = {}): Promise<TestContext> {
+  const config: Config = loadConfig({ PUBLIC_URL: 'http://localhost:3000', ...options.env });
+  const db = options.db ?? createDb({ kind: 'sqlite', file: ':memory:' });
+  await migrateToLatest(db);
+  const clock = new FakeClock('2026-03-01T12:00:00.000Z');
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const deps: AppDeps = {
+    config,
+    db,
+    clock,
+    random: seededRandom(Math.floor(Math.random() * 1e9)),
+    secrets: createMemorySecretStore(),
+    hasher: createArgon2Hasher(),
+    limiter: createMemoryRateLimiter(clock),
+    logger: createLogger('info', sink),
+    webRoot: undefined,
+    ...options.deps,
+  };
+  const app = await buildApp(deps);
+  await app.ready();
+  return {
+    app,
+    deps,
+    clock,
+    db,
+    logs,
+    async close() {
+      await app.close();
+      if (options.db === undefined) await db.destroy();
+    },
+  };
+}
+
+export async function addUser(
+  ctx: TestContext,
+  fields: { email?: string | null; username?: string | null; name?: string; role?: 'system-admin' | 'user'; password?: string | null },
+  options: { mustChangePassword?: boolean } = {},
+): Promise<User> {
+  return createUser(
+    ctx.deps,
+    {
+      email: fields.email ?? null,
+      username: fields.username ?? null,
+      name: fields.name ?? 'Test User',
+      role: fields.role ?? 'user',
+      password: fields.password === undefined ? STRONG_PASSWORD : fields.password,
+    },
+    options,
+  );
+}
+
+/** Signs in and returns the session cookie header value. */
+export async function signIn(ctx: TestContext, login: string, password = STRONG_PASSWORD): Promise<string> {
+  const res = await ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login, password } });
+  if (res.statusCode !== 200) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`);
+  return sessionCookie(res);
+}
+
+export function sessionCookie(res: LightMyRequestResponse): string {
+  const cookie = res.cookies.find((c) => c.name === 'gatehouse_session');
+  if (!cookie) throw new Error('no session cookie');
+  return `gatehouse_session=${cookie.value}`;
+}
