@@ -32,6 +32,8 @@ export function createDb(database: Config['database']): Db {
   }
   if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true, mode: 0o700 });
   const sqlite = new SQLite(database.file);
+  // Password hashes live here: owner-only, like the secret store (SQLite gives its -wal/-shm files the same mode).
+  if (database.file !== ':memory:') fs.chmodSync(database.file, 0o600);
   sqlite.pragma('journal_mode = WAL');
   // The CLI may write while a server runs on the same file.
   sqlite.pragma('busy_timeout = 5000');
