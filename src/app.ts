@@ -7,6 +7,8 @@ import swagger from '@fastify/swagger';
 import type { AppDeps } from './deps.js';
 import { accountRoutes } from './accounts/routes.js';
 import { auditRoutes } from './audit/routes.js';
+import { recoveryRoutes } from './recovery/routes.js';
+import { mailRoutes } from './mail/routes.js';
 import { installAccessControl } from './http/access.js';
 import { HttpError, errors, installErrorHandler, sendError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
@@ -62,6 +64,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, deps);
   await app.register(accountRoutes, deps);
+  await app.register(recoveryRoutes, deps);
+  await app.register(mailRoutes, deps);
   await app.register(auditRoutes, deps);
   await installWebApp(app, deps.webRoot, apiRoutes);
   return app;

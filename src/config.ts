@@ -162,6 +162,9 @@ export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
     logLevel,
   };
   if (problems.length > 0) throw new ConfigError(problems);
+  for (const section of [config.database, config.secrets, config.limits, config.trustProxy]) {
+    if (typeof section === 'object') Object.freeze(section);
+  }
   return Object.freeze(config);
 }
 

@@ -6,6 +6,7 @@ import type { PasswordHasher } from './accounts/passwords.js';
 import type { Random } from './random.js';
 import type { SecretStore } from './secrets/store.js';
 import type { RateLimiter } from './http/rate-limiter.js';
+import type { DevInbox } from './mail/dev-inbox.js';
 
 /** Everything the app touches outside its own memory; tests pass fakes for any of it. */
 export interface AppDeps {
@@ -17,6 +18,10 @@ export interface AppDeps {
   readonly hasher: PasswordHasher;
   readonly limiter: RateLimiter;
   readonly logger: Logger;
+  /** the delivery worker; wake() after queueing so mail leaves now rather than at the next poll */
+  readonly outbox: { wake(): void };
+  /** the embedded dev mailbox, when it runs (never in production) */
+  readonly devInbox?: DevInbox | undefined;
   /** the built single-page app (index.html and assets); undefined serves the API alone */
   readonly webRoot?: string | undefined;
 }

@@ -58,12 +58,11 @@ function config(): Config {
 }
 
 async function withRuntime(fn: (deps: AppDeps) => Promise<void>): Promise<void> {
-  const cfg = config();
-  const deps = await createRuntime(cfg, createLogger('warn'), process.env);
+  const runtime = await createRuntime(config(), createLogger('warn'), process.env, { role: 'command' });
   try {
-    await fn(deps);
+    await fn(runtime.deps);
   } finally {
-    await deps.db.destroy();
+    await runtime.close();
   }
 }
 
@@ -71,7 +70,8 @@ async function serve(args: string[]): Promise<void> {
   if (args.length > 0) throw new UsageError('serve takes no arguments; configure it with environment variables');
   const cfg = config();
   const logger = createLogger(cfg.logLevel);
-  const deps = await createRuntime(cfg, logger, process.env);
+  const runtime = await createRuntime(cfg, logger, process.env, { role: 'server' });
+  const deps = runtime.deps;
   await migrateToLatest(deps.db);
   const bootstrap = await ensureFirstAdmin(deps);
   const app = await buildApp(deps);
@@ -102,6 +102,7 @@ async function serve(args: string[]): Promise<void> {
     process.stdout.write(`Gatehouse is running at ${url}\n`);
   }
 
+  runtime.mail.worker.start();
   const sweep = setInterval(() => {
     deleteExpiredSessions(deps.db, deps.clock.now().getTime()).catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
   }, 3_600_000);
@@ -115,7 +116,7 @@ async function serve(args: string[]): Promise<void> {
     clearInterval(sweep);
     app
       .close()
-      .then(() => deps.db.destroy())
+      .then(() => runtime.close())
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
   };
@@ -172,7 +173,8 @@ async function secretsCommand(args: string[]): Promise<void> {
     throw new Error(`the ${cfg.secrets.provider} secret store is read-only here: manage it with its own tools`);
   }
   const value = sub === 'set' ? await readSecretInput(`Value for ${name}: `) : undefined;
-  const deps = await createRuntime(cfg, createLogger('warn'), process.env);
+  const runtime = await createRuntime(cfg, createLogger('warn'), process.env, { role: 'command' });
+  const deps = runtime.deps;
   try {
     if (sub === 'set') {
       await deps.secrets.set(name!, value!);
@@ -188,7 +190,7 @@ async function secretsCommand(args: string[]): Promise<void> {
       for (const n of await deps.secrets.list()) process.stdout.write(`${n}\n`);
     }
   } finally {
-    await deps.db.destroy();
+    await runtime.close();
   }
 }
 

@@ -9,12 +9,25 @@ import { createDb } from './db/index.js';
 import { createArgon2Hasher } from './accounts/passwords.js';
 import { createSecretStore } from './secrets/index.js';
 import { createMemoryRateLimiter } from './http/rate-limiter.js';
+import { createMailRuntime, type MailRuntime } from './mail/index.js';
+import { recoveryHandlers } from './recovery/service.js';
 
 /** The built single-page app sits beside the compiled server: dist/web next to dist/*.js. */
 export const DEFAULT_WEB_ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'web');
 
-/** The production wiring of AppDeps from a validated Config. */
-export async function createRuntime(config: Config, logger: Logger, env: Record<string, string | undefined>): Promise<AppDeps> {
+export interface Runtime {
+  deps: AppDeps;
+  mail: MailRuntime;
+  close(): Promise<void>;
+}
+
+/** The production wiring of AppDeps from a validated Config. The outbox worker is built, not started. */
+export async function createRuntime(
+  config: Config,
+  logger: Logger,
+  env: Record<string, string | undefined>,
+  options: { role: 'server' | 'command' },
+): Promise<Runtime> {
   const db = createDb(config.database);
   const secrets = await createSecretStore({
     provider: config.secrets.provider,
@@ -25,15 +38,23 @@ export async function createRuntime(config: Config, logger: Logger, env: Record<
     env,
     clock: systemClock,
   });
-  return {
-    config,
-    db,
-    clock: systemClock,
-    random: cryptoRandom,
-    secrets,
+  const base = { config, db, clock: systemClock, random: cryptoRandom, secrets, logger };
+  // A one-off command never runs the dev mailbox: only the server receives and shows its mail.
+  const mail = await createMailRuntime({ ...base, handlers: recoveryHandlers(base), devInbox: options.role === 'server' });
+  const deps: AppDeps = {
+    ...base,
     hasher: createArgon2Hasher(),
     limiter: createMemoryRateLimiter(systemClock),
-    logger,
+    outbox: mail.worker,
+    devInbox: mail.devInbox,
     webRoot: DEFAULT_WEB_ROOT,
+  };
+  return {
+    deps,
+    mail,
+    async close() {
+      await mail.close();
+      await db.destroy();
+    },
   };
 }

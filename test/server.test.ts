@@ -35,7 +35,7 @@ describe('the built server (npm start)', () => {
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
 
     expect((await fetch(`${server.url}/api/users`, { headers: { cookie } })).status).toBe(403);
-    const change = await post('/api/auth/change-password', { currentPassword: temporary, newPassword: 'a long admin passphrase 2026' }, cookie);
+    const change = await post('/api/auth/change-password', { currentPassword: temporary, newPassword: 'a long operator passphrase 2026' }, cookie);
     expect(change.status).toBe(204);
 
     const created = await post('/api/users', { email: 'dev@example.com', name: 'Dev', role: 'user', password: 'developer passphrase here' }, cookie);

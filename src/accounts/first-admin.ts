@@ -14,9 +14,11 @@ export type BootstrapResult = { created: false } | { created: true; password: st
  */
 export async function ensureFirstAdmin(deps: Pick<AppDeps, 'db' | 'clock' | 'random' | 'hasher' | 'config' | 'secrets' | 'logger'>): Promise<BootstrapResult> {
   if ((await countUsers(deps.db)) > 0) return { created: false };
+  // At least 24 characters (144 random bits), and longer when the policy asks for more.
+  const bytes = Math.ceil((Math.max(24, deps.config.passwordMinLength) * 3) / 4);
   let password: string;
   do {
-    password = deps.random.bytes(18).toString('base64url');
+    password = deps.random.bytes(bytes).toString('base64url');
   } while (checkPassword(password, deps.config.passwordMinLength, { username: 'admin' }).length > 0);
   try {
     await createUser(deps, { email: null, username: 'admin', name: 'Administrator', role: 'system-admin', password }, { mustChangePassword: true });

@@ -40,7 +40,7 @@ export function checkPassword(password: string, minLength: number, context: Pass
   if (commonPasswords().has(lower)) {
     reasons.push({ code: 'common', message: 'This password is on a list of commonly used passwords.' });
   }
-  if (isRepetition(chars)) {
+  if (isRepetition([...lower])) {
     reasons.push({ code: 'repetitive', message: 'Avoid repeating the same characters (like "aaaa" or "abcabc").' });
   } else if (isSequence(chars)) {
     reasons.push({ code: 'sequence', message: 'Avoid sequences (like "abcd" or "1234").' });

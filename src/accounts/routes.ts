@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
-import { recordAudit, type AuditActor } from '../audit/audit.js';
+import { auditLabel as labelOf, recordAudit, type AuditActor } from '../audit/audit.js';
 import { HttpError, errors } from '../http/errors.js';
 import { currentSession } from '../http/access.js';
 import { normalizeUsername, parseEmail, parseUsername } from './identifiers.js';
 import { SESSION_COOKIE, createSession, revokeSession } from './sessions.js';
 import { authenticate, changePassword, createUser, editUser, removeUser } from './service.js';
-import { listUsers, toUser, type UserChanges, type UserRow } from './users-repo.js';
+import { findUserById, listUsers, toUser, type UserChanges } from './users-repo.js';
+import { sendResetLink } from '../recovery/service.js';
 
 export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
 
@@ -27,7 +28,7 @@ const userSchema = {
   required: ['id', 'email', 'username', 'name', 'role', 'disabled', 'mustChangePassword'],
 } as const;
 
-const errorSchema = {
+export const errorSchema = {
   type: 'object',
   properties: { error: { type: 'string' }, message: { type: 'string' } },
   required: ['error', 'message'],
@@ -43,9 +44,6 @@ export function actorOf(request: FastifyRequest): AuditActor | undefined {
   return user ? labelOf(user) : undefined;
 }
 
-export function labelOf(user: Pick<UserRow, 'id' | 'username' | 'email'>): AuditActor {
-  return { id: user.id, label: user.username ?? user.email };
-}
 
 function cookieOptions(deps: AppDeps, expires: Date) {
   return {
@@ -172,8 +170,15 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
       if (name.length === 0) fields.name = 'Required.';
       if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
       const password = blank(body.password) ? null : body.password!;
+      if (password === null && email === null) {
+        throw errors.invalidRequest('Give a password, or an email to send a set-password link to.', { password: 'Required when there is no email.' });
+      }
       const user = await createUser(deps, { email, username, name, role: body.role, password });
       await audit({ type: 'user_created', actor: actorOf(request), target: labelOf(user), ip: request.ip, outcome: 'success', detail: { role: user.role } });
+      if (password === null) {
+        const row = await findUserById(deps.db, user.id);
+        await sendResetLink(deps, row!, 'set_password', request.session?.user.id ?? null);
+      }
       return reply.code(201).send({ user });
     },
   );

@@ -1,4 +1,5 @@
 import type { AppDeps } from '../deps.js';
+import { dialectOf } from '../db/index.js';
 import { HttpError, errors } from '../http/errors.js';
 import { checkPassword, type PolicyReason } from './policy.js';
 import {
@@ -131,7 +132,7 @@ const lastAdmin = (): HttpError => errors.conflict('last_admin', 'At least one e
 export async function editUser(deps: AccountDeps, id: string, changes: UserChanges): Promise<User> {
   try {
     return await deps.db.transaction().execute(async (trx) => {
-      await lockAdmins(trx, deps);
+      await lockAdmins(trx);
       const before = await findUserById(trx, id);
       if (before === undefined) throw errors.notFound('No such user.');
       const losesAdmin =
@@ -152,7 +153,7 @@ export async function editUser(deps: AccountDeps, id: string, changes: UserChang
 
 export async function removeUser(deps: AccountDeps, id: string): Promise<UserRow> {
   return deps.db.transaction().execute(async (trx) => {
-    await lockAdmins(trx, deps);
+    await lockAdmins(trx);
     const before = await findUserById(trx, id);
     if (before === undefined) throw errors.notFound('No such user.');
     if (before.role === 'system-admin' && before.disabled === 0 && (await countEnabledAdmins(trx, { excludingId: id })) === 0) {
@@ -163,8 +164,8 @@ export async function removeUser(deps: AccountDeps, id: string): Promise<UserRow
   });
 }
 
-async function lockAdmins(trx: AccountDeps['db'], deps: AccountDeps): Promise<void> {
-  if (deps.config.database.kind !== 'postgres') return;
+async function lockAdmins(trx: AccountDeps['db']): Promise<void> {
+  if (dialectOf(trx) !== 'postgres') return;
   await trx.selectFrom('users').select('id').where('role', '=', 'system-admin').forUpdate().execute();
 }
 

@@ -23,6 +23,11 @@ export interface AuditActor {
   label: string | null;
 }
 
+/** How an account appears in the audit log: its username, else its email. */
+export function auditLabel(user: { id: string; username: string | null; email: string | null }): AuditActor {
+  return { id: user.id, label: user.username ?? user.email };
+}
+
 export interface AuditInput {
   type: AuditType;
   actor?: AuditActor | undefined;

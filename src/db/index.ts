@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_initial.js';
+import * as m0002 from './migrations/0002_recovery.js';
 
 export type { Database } from './schema.js';
 export type Db = Kysely<Database>;
@@ -14,6 +15,7 @@ export type DialectName = 'sqlite' | 'postgres';
 // Listed here rather than read from a folder, so the built app and the tests see the same set.
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_recovery': m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
@@ -43,7 +45,7 @@ export function createDb(database: Config['database']): Db {
 }
 
 export function dialectOf(db: Db): DialectName {
-  return db.getExecutor().adapter.constructor.name.startsWith('Postgres') ? 'postgres' : 'sqlite';
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
 }
 
 export async function migrateToLatest(db: Db): Promise<string[]> {

@@ -57,9 +57,57 @@ export interface SettingsTable {
   updated_by: string | null;
 }
 
+export type DeliveryKind = 'reset' | 'set_password' | 'password_changed';
+export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'retrying' | 'failed' | 'expired';
+
+/**
+ * Every email is a row first. No row ever holds a body or a usable token: the message is
+ * rendered, and a reset token minted, only when the worker sends it.
+ */
+export interface MailOutboxTable {
+  id: string;
+  kind: DeliveryKind;
+  /** null until the worker has looked the typed address up (forgot-password) */
+  user_id: string | null;
+  /** normalizeEmail(typed address) of a forgot-password request; cleared once looked up */
+  lookup_email: string | null;
+  /** the address stored on the account, byte for byte */
+  to_address: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number;
+  /** a worker's lease on a row being sent; a row whose lease ran out is taken again */
+  locked_until: number | null;
+  last_error: string | null;
+  requested_at: number;
+  /** a link sent after this would already have expired: the delivery expires instead */
+  not_after: number | null;
+  give_up_at: number;
+  sent_at: number | null;
+  ip: string | null;
+  actor_id: string | null;
+  updated_at: number;
+}
+
+export interface ResetTokensTable {
+  /** SHA-256 of the token, hex: a database copy holds no usable link */
+  token_hash: string;
+  user_id: string;
+  delivery_id: string | null;
+  purpose: 'reset' | 'set_password';
+  created_at: number;
+  expires_at: number;
+  /** the account's password_changed_at when minted: a later change voids the token */
+  bound_password_changed_at: number;
+  /** the account's email_normalized when minted: changing the email voids the token */
+  bound_email: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   audit_events: AuditEventsTable;
   settings: SettingsTable;
+  mail_outbox: MailOutboxTable;
+  reset_tokens: ResetTokensTable;
 }

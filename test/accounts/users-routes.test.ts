@@ -51,7 +51,7 @@ describe('users admin API', () => {
     const dupEmail = await call('POST', '/api/users', admin, { email: 'ROOT@example.com', name: 'R', role: 'user' });
     expect(dupEmail.statusCode).toBe(409);
     expect(dupEmail.json().error).toBe('email_taken');
-    const dupUser = await call('POST', '/api/users', admin, { username: 'Root', name: 'R', role: 'user' });
+    const dupUser = await call('POST', '/api/users', admin, { username: 'Root', name: 'R', role: 'user', password: STRONG_PASSWORD });
     expect(dupUser.statusCode).toBe(409);
     expect(dupUser.json().error).toBe('username_taken');
   });
@@ -116,7 +116,7 @@ describe('users admin API', () => {
   });
 
   it('pages the audit log newest first', async () => {
-    for (let i = 0; i < 5; i++) await call('POST', '/api/users', admin, { username: `u${i}`, name: `U${i}`, role: 'user' });
+    for (let i = 0; i < 5; i++) await call('POST', '/api/users', admin, { username: `u${i}`, name: `U${i}`, role: 'user', password: STRONG_PASSWORD });
     const first = (await call('GET', '/api/audit?limit=2', admin)).json().events;
     expect(first).toHaveLength(2);
     expect(first[0].id).toBeGreaterThan(first[1].id);

@@ -12,6 +12,22 @@ import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
 import { createLogger } from '../../src/logger.js';
 import { seededRandom } from '../../src/random.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
+import { createOutboxWorker, type OutboxWorker } from '../../src/mail/outbox.js';
+import type { Mailer, OutgoingMessage } from '../../src/mail/transport.js';
+import { recoveryHandlers } from '../../src/recovery/service.js';
+
+/** A Mailer that keeps what it is given; `fail` makes the next sends throw the given error. */
+export function memoryMailer(): Mailer & { sent: OutgoingMessage[]; fail: Error | undefined } {
+  const mailer = {
+    sent: [] as OutgoingMessage[],
+    fail: undefined as Error | undefined,
+    async send(message: OutgoingMessage) {
+      if (mailer.fail) throw mailer.fail;
+      mailer.sent.push(message);
+    },
+  };
+  return mailer;
+}
 
 export const STRONG_PASSWORD = 'correct horse battery staple';
 export const OTHER_STRONG_PASSWORD = 'purple monkey dishwasher lantern';
@@ -23,11 +39,17 @@ export interface TestContext {
   db: Db;
   /** every log line the app wrote, as text */
   logs: string[];
+  /** the delivery worker, not started: call drain() to send what is due */
+  outbox: OutboxWorker;
+  /** what the worker sent, when no other mailer was given */
+  mailer: ReturnType<typeof memoryMailer>;
   close(): Promise<void>;
 }
 
 /** The app on an in-memory SQLite (or the given db), with a fake clock, seeded randomness and in-memory fakes. */
-export async function makeTestApp(options: { env?: Record<string, string>; db?: Db; deps?: Partial<AppDeps> } = {}): Promise<TestContext> {
+export async function makeTestApp(
+  options: { env?: Record<string, string>; db?: Db; deps?: Partial<AppDeps>; mailer?: Mailer } = {},
+): Promise<TestContext> {
   const config: Config = loadConfig({ PUBLIC_URL: 'http://localhost:3000', ...options.env });
   const db = options.db ?? createDb({ kind: 'sqlite', file: ':memory:' });
   await migrateToLatest(db);
@@ -39,17 +61,24 @@ export async function makeTestApp(options: { env?: Record<string, string>; db?: 
       cb();
     },
   });
+  const mailer = memoryMailer();
+  const logger = createLogger('info', sink);
+  const base = { config, db, clock, random: seededRandom(Math.floor(Math.random() * 1e9)), logger, ...options.deps };
+  const outbox = createOutboxWorker({
+    db: base.db,
+    clock: base.clock,
+    logger,
+    mailer: async () => options.mailer ?? mailer,
+    handlers: recoveryHandlers(base),
+    baseBackoffMs: 1000,
+  });
   const deps: AppDeps = {
-    config,
-    db,
-    clock,
-    random: seededRandom(Math.floor(Math.random() * 1e9)),
     secrets: createMemorySecretStore(),
     hasher: createArgon2Hasher(),
     limiter: createMemoryRateLimiter(clock),
-    logger: createLogger('info', sink),
     webRoot: undefined,
-    ...options.deps,
+    outbox,
+    ...base,
   };
   const app = await buildApp(deps);
   await app.ready();
@@ -59,7 +88,10 @@ export async function makeTestApp(options: { env?: Record<string, string>; db?: 
     clock,
     db,
     logs,
+    outbox,
+    mailer,
     async close() {
+      await outbox.stop();
       await app.close();
       if (options.db === undefined) await db.destroy();
     },

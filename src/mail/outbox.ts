@@ -1,0 +1,275 @@
+import type { Logger } from 'pino';
+import type { Selectable } from 'kysely';
+import type { Clock } from '../clock.js';
+import { dialectOf, type Db } from '../db/index.js';
+import type { DeliveryKind, DeliveryStatus, MailOutboxTable } from '../db/schema.js';
+import type { Random } from '../random.js';
+import { classifySendError, type Mailer, type MailSendError, type OutgoingMessage } from './transport.js';
+
+// Only this file touches the mail_outbox table.
+
+export type DeliveryRow = Selectable<MailOutboxTable>;
+
+export const GIVE_UP_AFTER_MS = 24 * 3_600_000;
+
+export interface NewDelivery {
+  kind: DeliveryKind;
+  userId: string | null;
+  lookupEmail?: string | null;
+  toAddress: string | null;
+  nowMs: number;
+  notAfterMs: number | null;
+  ip?: string | null;
+  actorId?: string | null;
+}
+
+export async function enqueueDelivery(db: Db, random: Random, d: NewDelivery): Promise<string> {
+  const id = random.uuid();
+  await db
+    .insertInto('mail_outbox')
+    .values({
+      id,
+      kind: d.kind,
+      user_id: d.userId,
+      lookup_email: d.lookupEmail ?? null,
+      to_address: d.toAddress,
+      status: 'queued',
+      attempts: 0,
+      next_attempt_at: d.nowMs,
+      locked_until: null,
+      last_error: null,
+      requested_at: d.nowMs,
+      not_after: d.notAfterMs,
+      give_up_at: d.nowMs + GIVE_UP_AFTER_MS,
+      sent_at: null,
+      ip: d.ip ?? null,
+      actor_id: d.actorId ?? null,
+      updated_at: d.nowMs,
+    })
+    .execute();
+  return id;
+}
+
+export interface Delivery {
+  id: string;
+  at: string;
+  to: string | null;
+  kind: DeliveryKind;
+  status: DeliveryStatus;
+  attempts: number;
+  lastError: string | null;
+}
+
+/** What admins see: rows already addressed to an account, newest first; never a token or a body. */
+export async function listDeliveries(db: Db, options: { limit: number; before?: string | undefined }): Promise<Delivery[]> {
+  let q = db
+    .selectFrom('mail_outbox')
+    .select(['id', 'requested_at', 'to_address', 'kind', 'status', 'attempts', 'last_error'])
+    .where('to_address', 'is not', null)
+    .orderBy('requested_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(options.limit);
+  if (options.before !== undefined) {
+    const cursor = await db.selectFrom('mail_outbox').select(['requested_at', 'id']).where('id', '=', options.before).executeTakeFirst();
+    if (cursor === undefined) return [];
+    q = q.where((eb) =>
+      eb.or([eb('requested_at', '<', cursor.requested_at), eb.and([eb('requested_at', '=', cursor.requested_at), eb('id', '<', cursor.id)])]),
+    );
+  }
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    id: r.id,
+    at: new Date(r.requested_at).toISOString(),
+    to: r.to_address,
+    kind: r.kind,
+    status: r.status,
+    attempts: r.attempts,
+    lastError: r.last_error,
+  }));
+}
+
+/** What a kind's handler decides for a claimed row. */
+export type Prepared =
+  /** nothing to send (no such account, account disabled): the row is dropped */
+  | { action: 'drop' }
+  /** the link would already have expired */
+  | { action: 'expire' }
+  | { action: 'send'; message: OutgoingMessage; userId: string; toAddress: string; onSent?: () => Promise<void>; onFailed?: (err: MailSendError) => Promise<void> };
+
+export type DeliveryHandler = (row: DeliveryRow) => Promise<Prepared>;
+
+export interface OutboxWorkerOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  /** the mailer to use now: SMTP with saved settings, the dev inbox, or none */
+  mailer: () => Promise<Mailer>;
+  handlers: Record<DeliveryKind, DeliveryHandler>;
+  /** first retry delay; doubles each attempt up to maxBackoffMs */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  leaseMs?: number;
+  batchSize?: number;
+  pollIntervalMs?: number;
+}
+
+export interface OutboxWorker {
+  start(): void;
+  stop(): Promise<void>;
+  /** a new row is due: look now rather than at the next poll */
+  wake(): void;
+  /** processes due rows until none is left (tests, CLI) */
+  drain(): Promise<number>;
+}
+
+export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
+  const baseBackoffMs = o.baseBackoffMs ?? 30_000;
+  const maxBackoffMs = o.maxBackoffMs ?? 30 * 60_000;
+  const leaseMs = o.leaseMs ?? 120_000;
+  const batchSize = o.batchSize ?? 20;
+  const pollIntervalMs = o.pollIntervalMs ?? 1000;
+  const postgres = dialectOf(o.db) === 'postgres';
+
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let wakeUp: (() => void) | undefined;
+  let woken = false;
+
+  async function claim(): Promise<DeliveryRow[]> {
+    const nowMs = o.clock.now().getTime();
+    return o.db
+      .updateTable('mail_outbox')
+      .set((eb) => ({ status: 'sending', locked_until: nowMs + leaseMs, attempts: eb('attempts', '+', 1), updated_at: nowMs }))
+      .where('id', 'in', (eb) => {
+        let sub = eb
+          .selectFrom('mail_outbox')
+          .select('id')
+          .where((w) =>
+            w.or([
+              w.and([w('status', 'in', ['queued', 'retrying']), w('next_attempt_at', '<=', nowMs)]),
+              // A worker that died mid-send left its lease behind; the row is taken again.
+              w.and([w('status', '=', 'sending'), w('locked_until', '<=', nowMs)]),
+            ]),
+          )
+          .orderBy('next_attempt_at')
+          .limit(batchSize);
+        // Several instances claim at once without ever taking the same row.
+        if (postgres) sub = sub.forUpdate().skipLocked();
+        return sub;
+      })
+      .returningAll()
+      .execute();
+  }
+
+  /** Ends this attempt: the row leaves the worker's lease. */
+  async function finish(id: string, set: Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email'>>): Promise<void> {
+    await o.db
+      .updateTable('mail_outbox')
+      .set({ ...set, locked_until: null, updated_at: o.clock.now().getTime() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async function processRow(row: DeliveryRow): Promise<void> {
+    let prepared: Prepared;
+    try {
+      prepared = await o.handlers[row.kind](row);
+    } catch (err) {
+      o.logger.error({ err, deliveryId: row.id }, 'preparing a delivery failed');
+      await retryOrFail(row, classifySendError(err));
+      return;
+    }
+    if (prepared.action === 'drop') {
+      await o.db.deleteFrom('mail_outbox').where('id', '=', row.id).execute();
+      return;
+    }
+    if (prepared.action === 'expire') {
+      await finish(row.id, { status: 'expired', lookup_email: null });
+      return;
+    }
+    // Looked up once: a retry goes to the same account, and the typed address is no longer kept.
+    await o.db
+      .updateTable('mail_outbox')
+      .set({ user_id: prepared.userId, to_address: prepared.toAddress, lookup_email: null })
+      .where('id', '=', row.id)
+      .execute();
+    try {
+      const mailer = await o.mailer();
+      await mailer.send(prepared.message);
+    } catch (err) {
+      const failure = classifySendError(err);
+      await prepared.onFailed?.(failure);
+      await retryOrFail(row, failure);
+      return;
+    }
+    await finish(row.id, { status: 'sent', sent_at: o.clock.now().getTime(), last_error: null });
+    await prepared.onSent?.();
+  }
+
+  async function retryOrFail(row: DeliveryRow, failure: MailSendError): Promise<void> {
+    const nowMs = o.clock.now().getTime();
+    const delay = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
+    const next = nowMs + delay;
+    const lastError = `${failure.code}: ${failure.message}`.slice(0, 500);
+    if (!failure.transient || next > row.give_up_at) {
+      await finish(row.id, { status: 'failed', last_error: lastError });
+    } else {
+      await finish(row.id, { status: 'retrying', last_error: lastError, next_attempt_at: next });
+    }
+  }
+
+  async function runOnce(): Promise<number> {
+    const rows = await claim();
+    await Promise.all(rows.map((row) => processRow(row)));
+    return rows.length;
+  }
+
+  async function run(): Promise<void> {
+    while (running) {
+      let processed = 0;
+      try {
+        processed = await runOnce();
+      } catch (err) {
+        o.logger.warn({ err }, 'outbox worker: claiming deliveries failed');
+      }
+      if (processed > 0 || !running) continue;
+      await new Promise<void>((resolve) => {
+        if (woken) {
+          woken = false;
+          return resolve();
+        }
+        const timer = setTimeout(resolve, pollIntervalMs);
+        wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wakeUp = undefined;
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      loop = run();
+    },
+    async stop() {
+      running = false;
+      wakeUp?.();
+      await loop;
+    },
+    wake() {
+      if (wakeUp) wakeUp();
+      else woken = true;
+    },
+    async drain() {
+      let total = 0;
+      for (;;) {
+        const n = await runOnce();
+        total += n;
+        if (n === 0) return total;
+      }
+    },
+  };
+}

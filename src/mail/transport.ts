@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import nodemailer, { type SMTPPoolOptions, type Transporter } from 'nodemailer';
+import type { SecretStore } from '../secrets/store.js';
+import { type EmailSettings, isLoopbackHost, tlsModeOf } from './settings.js';
+
+export interface OutgoingMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/** The port every sender implements: one method. */
+export interface Mailer {
+  send(message: OutgoingMessage): Promise<void>;
+}
+
+/** A send that failed; `transient` ones are retried with backoff, the others fail the delivery. */
+export class MailSendError extends Error {
+  constructor(
+    message: string,
+    readonly transient: boolean,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'MailSendError';
+  }
+}
+
+export class MailNotConfiguredError extends MailSendError {
+  constructor(message: string) {
+    super(message, true, 'not_configured');
+  }
+}
+
+export interface SmtpCredentials {
+  from: string;
+  user: string;
+  pass: string | null;
+}
+
+/** Reads the sender address and password named by the settings; a missing secret is a configuration error. */
+export async function resolveCredentials(settings: EmailSettings, secrets: SecretStore): Promise<SmtpCredentials> {
+  const from = await secrets.get(settings.emailSecretName);
+  if (from === undefined || from.trim() === '') throw new MailNotConfiguredError(`secret "${settings.emailSecretName}" was not found`);
+  let pass: string | null = null;
+  if (settings.passwordSecretName !== null) {
+    const value = await secrets.get(settings.passwordSecretName);
+    if (value === undefined) throw new MailNotConfiguredError(`secret "${settings.passwordSecretName}" was not found`);
+    pass = value;
+  }
+  return { from: from.trim(), user: from.trim(), pass };
+}
+
+export interface TransportOptionsInput {
+  settings: EmailSettings;
+  credentials: SmtpCredentials | null;
+  pool: boolean;
+  timeoutsMs?: { connect: number; greeting: number; socket: number };
+}
+
+/** nodemailer options that implement "SSL enabled" and never let a password cross the network in clear. */
+export function smtpTransportOptions(input: TransportOptionsInput): SMTPPoolOptions & { pool: boolean } {
+  const { settings, credentials } = input;
+  const mode = tlsModeOf(settings);
+  const sendsPassword = credentials !== null && credentials.pass !== null;
+  const t = input.timeoutsMs ?? { connect: 10_000, greeting: 10_000, socket: 30_000 };
+  return {
+    host: settings.host,
+    port: settings.port,
+    secure: mode === 'implicit',
+    // Opportunistic STARTTLS would fall back to plain text when the server does not offer it;
+    // with a password to send to a host that is not loopback, that fallback is not allowed.
+    requireTLS: mode === 'starttls-required' || (mode === 'opportunistic' && sendsPassword && !isLoopbackHost(settings.host)),
+    ignoreTLS: false,
+    auth: sendsPassword ? { user: credentials.user, pass: credentials.pass! } : undefined,
+    tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2', servername: isIpLiteral(settings.host) ? undefined : settings.host },
+    pool: input.pool as true,
+    maxConnections: 3,
+    maxMessages: 100,
+    connectionTimeout: t.connect,
+    greetingTimeout: t.greeting,
+    socketTimeout: t.socket,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  };
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+/** SMTP replies and socket errors → transient (retry) or permanent. */
+export function classifySendError(err: unknown): MailSendError {
+  if (err instanceof MailSendError) return err;
+  const e = err as { code?: string; responseCode?: number; response?: string; message?: string };
+  const detail = (e.response ?? e.message ?? 'unknown error').split('\n')[0]!.slice(0, 300);
+  if (typeof e.responseCode === 'number') {
+    return new MailSendError(`${detail}`, e.responseCode < 500, e.code === 'EAUTH' ? 'auth_failed' : 'rejected');
+  }
+  const code = e.code ?? 'ERROR';
+  if (code === 'EAUTH') return new MailSendError(detail, false, 'auth_failed');
+  if (code === 'ETLS' || /certificate|self.signed|wrong version number|SSL routines/i.test(detail)) return new MailSendError(detail, true, 'tls_failed');
+  if (code === 'EDNS' || /ENOTFOUND|EAI_AGAIN/.test(detail)) return new MailSendError(detail, true, 'dns_failed');
+  return new MailSendError(detail, true, 'connect_failed');
+}
+
+/**
+ * Sends with the saved settings, reading the credentials at send time (cached by the secret
+ * store) and keeping one pooled transport per settings + credentials, rebuilt when either changes.
+ */
+export function createSmtpMailer(loadSettings: () => Promise<EmailSettings | undefined>, secrets: SecretStore): Mailer & { close(): void } {
+  let current: { key: string; transporter: Transporter; from: string } | undefined;
+  return {
+    async send(message) {
+      const settings = await loadSettings();
+      if (settings === undefined) throw new MailNotConfiguredError('email settings are not saved');
+      const credentials = await resolveCredentials(settings, secrets);
+      const key = createHash('sha256').update(JSON.stringify([settings, credentials])).digest('hex');
+      if (current?.key !== key) {
+        current?.transporter.close();
+        current = { key, transporter: nodemailer.createTransport(smtpTransportOptions({ settings, credentials, pool: true })), from: credentials.from };
+      }
+      try {
+        await current.transporter.sendMail({ from: current.from, ...message });
+      } catch (err) {
+        throw classifySendError(err);
+      }
+    },
+    close() {
+      current?.transporter.close();
+      current = undefined;
+    },
+  };
+}

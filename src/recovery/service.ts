@@ -1,0 +1,175 @@
+import type { AppDeps } from '../deps.js';
+import { auditLabel as labelOf, recordAudit } from '../audit/audit.js';
+import { HttpError, errors } from '../http/errors.js';
+import { maskEmail, normalizeEmail, parseEmail } from '../accounts/identifiers.js';
+import { checkPassword } from '../accounts/policy.js';
+import { weakPassword } from '../accounts/service.js';
+import { revokeUserSessions } from '../accounts/sessions.js';
+import { findUserByEmail, findUserById, setPasswordHash, type UserRow } from '../accounts/users-repo.js';
+import { enqueueDelivery, type DeliveryHandler, type DeliveryRow, type Prepared } from '../mail/outbox.js';
+import { passwordChangedEmail, resetPasswordEmail, setPasswordEmail } from '../mail/templates.js';
+import { consumeResetToken, deleteTokensOfDelivery, deleteUserTokens, findLiveToken, mintResetToken, type TokenPurpose } from './tokens.js';
+
+/** A new user has longer than a forgetful one to act on the link. */
+export const SET_PASSWORD_LINK_MINUTES = 24 * 60;
+
+export type RecoveryDeps = Pick<AppDeps, 'db' | 'clock' | 'random' | 'config' | 'limiter' | 'hasher' | 'logger' | 'outbox'>;
+
+export const invalidToken = (): HttpError => new HttpError(400, 'invalid_or_expired_token', 'This link is invalid or has expired. Ask for a new one.');
+
+/**
+ * Forgot-password: validate, rate-limit, enqueue. Nothing here depends on whether the address
+ * has an account — the worker looks it up later — so the answer and its timing cannot tell.
+ */
+export async function requestPasswordReset(deps: RecoveryDeps, typed: string, ip: string): Promise<void> {
+  const email = parseEmail(typed);
+  if (email === null) throw errors.invalidRequest('Enter one email address, like name@example.com.', { email: 'Enter one email address.' });
+  const key = normalizeEmail(email);
+  const nowMs = deps.clock.now().getTime();
+  const [byIp, byAddress] = await Promise.all([
+    deps.limiter.hit(`forgot:ip:${ip}`, deps.config.limits.forgotPerIpPerMinute, 60),
+    deps.limiter.hit(`forgot:address:${key}`, deps.config.limits.forgotPerAddressPerHour, 3600),
+  ]);
+  const throttled = !byIp.allowed || !byAddress.allowed;
+  await recordAudit(deps.db, deps.clock, {
+    type: 'reset_requested',
+    ip,
+    outcome: throttled ? 'failure' : 'success',
+    detail: { email: maskEmail(email), ...(throttled ? { throttled: true } : {}) },
+  });
+  // Over a limit the answer stays the same 202; simply nothing is sent.
+  if (throttled) return;
+  await enqueueDelivery(deps.db, deps.random, {
+    kind: 'reset',
+    userId: null,
+    lookupEmail: key,
+    toAddress: null,
+    nowMs,
+    notAfterMs: nowMs + deps.config.resetTokenTtlMinutes * 60_000,
+    ip,
+  });
+  deps.outbox.wake();
+}
+
+/** An admin's "Send reset link", or the set-password email of a user created without a password. */
+export async function sendResetLink(deps: RecoveryDeps, user: UserRow, purpose: TokenPurpose, actorId: string | null): Promise<void> {
+  if (user.disabled === 1) throw errors.conflict('user_disabled', 'This user is disabled: enable the account first.');
+  if (user.email === null) throw errors.conflict('no_email', 'This user has no email address to send a link to.');
+  const nowMs = deps.clock.now().getTime();
+  const minutes = purpose === 'set_password' ? SET_PASSWORD_LINK_MINUTES : deps.config.resetTokenTtlMinutes;
+  await enqueueDelivery(deps.db, deps.random, {
+    kind: purpose === 'set_password' ? 'set_password' : 'reset',
+    userId: user.id,
+    toAddress: user.email,
+    nowMs,
+    notAfterMs: nowMs + minutes * 60_000,
+    actorId,
+  });
+  deps.outbox.wake();
+}
+
+export async function verifyResetToken(deps: RecoveryDeps, token: string, ip: string): Promise<{ expiresAt: string }> {
+  await limitResetAttempts(deps, ip);
+  const live = await findLiveToken(deps.db, token, deps.clock.now().getTime());
+  if (live === null) throw invalidToken();
+  return { expiresAt: new Date(live.expiresAtMs).toISOString() };
+}
+
+async function limitResetAttempts(deps: RecoveryDeps, ip: string): Promise<void> {
+  const r = await deps.limiter.hit(`reset:ip:${ip}`, deps.config.limits.resetPerIpPerMinute, 60);
+  if (!r.allowed) throw errors.rateLimited(r.retryAfterSeconds);
+}
+
+/**
+ * Completes a reset. Refusals (mismatch, weak password) leave the token usable. The token is
+ * consumed before the password changes, in the transaction that changes it, revokes every
+ * session and deletes the account's other tokens: of racing requests exactly one wins.
+ */
+export async function completeReset(deps: RecoveryDeps, input: { token: string; password: string; confirmPassword: string }, ip: string): Promise<void> {
+  await limitResetAttempts(deps, ip);
+  const refuse = async (reason: string, user?: UserRow): Promise<void> => {
+    await recordAudit(deps.db, deps.clock, { type: 'reset_refused', target: user && labelOf(user), ip, outcome: 'failure', detail: { reason } });
+  };
+  const live = await findLiveToken(deps.db, input.token, deps.clock.now().getTime());
+  if (live === null) {
+    await refuse('invalid_or_expired_token');
+    throw invalidToken();
+  }
+  if (input.password !== input.confirmPassword) {
+    await refuse('password_mismatch', live.user);
+    throw new HttpError(400, 'password_mismatch', 'The two passwords do not match.');
+  }
+  const reasons = checkPassword(input.password, deps.config.passwordMinLength, live.user);
+  if (reasons.length > 0) {
+    await refuse('weak_password', live.user);
+    throw weakPassword(reasons);
+  }
+  // Hashing takes tens of milliseconds: done before the transaction so no write lock waits on it.
+  const hash = await deps.hasher.hash(input.password);
+  const user = await deps.db.transaction().execute(async (trx) => {
+    const nowMs = deps.clock.now().getTime();
+    const owner = await consumeResetToken(trx, live.tokenHash, nowMs);
+    if (owner === null) return null;
+    await setPasswordHash(trx, owner.id, hash, nowMs, { mustChange: false });
+    await revokeUserSessions(trx, owner.id);
+    await deleteUserTokens(trx, owner.id);
+    if (owner.email !== null) {
+      await enqueueDelivery(trx, deps.random, { kind: 'password_changed', userId: owner.id, toAddress: owner.email, nowMs, notAfterMs: null, ip });
+    }
+    return owner;
+  });
+  if (user === null) {
+    await refuse('invalid_or_expired_token', live.user);
+    throw invalidToken();
+  }
+  deps.outbox.wake();
+  await recordAudit(deps.db, deps.clock, { type: 'reset_completed', target: labelOf(user), ip, outcome: 'success', detail: { purpose: live.purpose } });
+}
+
+/** The worker's handlers: they look the account up and, when sending, mint the token. */
+export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' | 'config'>): Record<DeliveryRow['kind'], DeliveryHandler> {
+  const audit = (type: 'reset_email_sent' | 'reset_email_failed', user: UserRow, row: DeliveryRow, detail?: Record<string, unknown>): Promise<void> =>
+    recordAudit(deps.db, deps.clock, {
+      type,
+      target: labelOf(user),
+      ip: row.ip,
+      outcome: type === 'reset_email_sent' ? 'success' : 'failure',
+      detail: { kind: row.kind, attempt: row.attempts, ...detail },
+    });
+
+  const linkEmail = (purpose: TokenPurpose): DeliveryHandler => async (row) => {
+    const user = row.user_id !== null ? await findUserById(deps.db, row.user_id) : await findUserByEmail(deps.db, row.lookup_email ?? '');
+    // Unknown, disabled and email-less accounts get nothing; the request leaves no delivery behind.
+    if (user === undefined || user.disabled === 1 || user.email === null) return { action: 'drop' };
+    const nowMs = deps.clock.now().getTime();
+    if (row.not_after !== null && nowMs >= row.not_after) return { action: 'expire' };
+    const expiresAtMs = row.not_after ?? nowMs + deps.config.resetTokenTtlMinutes * 60_000;
+    const token = await mintResetToken(deps.db, deps.random, { user, deliveryId: row.id, purpose, nowMs, expiresAtMs });
+    const link = `${deps.config.publicUrl.href.replace(/\/$/, '')}/reset-password#token=${token}`;
+    const validMinutes = Math.max(1, Math.floor((expiresAtMs - nowMs) / 60_000));
+    const render = purpose === 'set_password' ? setPasswordEmail : resetPasswordEmail;
+    const prepared: Prepared = {
+      action: 'send',
+      userId: user.id,
+      toAddress: user.email,
+      message: render({ to: user.email, name: user.name, link, validMinutes }),
+      onSent: () => audit('reset_email_sent', user, row),
+      onFailed: async (err) => {
+        // The link never arrived: it must not stay usable. A retry mints a fresh one.
+        await deleteTokensOfDelivery(deps.db, row.id);
+        await audit('reset_email_failed', user, row, { error: err.code });
+      },
+    };
+    return prepared;
+  };
+
+  return {
+    reset: linkEmail('reset'),
+    set_password: linkEmail('set_password'),
+    async password_changed(row) {
+      const user = row.user_id === null ? undefined : await findUserById(deps.db, row.user_id);
+      if (user === undefined || user.email === null) return { action: 'drop' };
+      return { action: 'send', userId: user.id, toAddress: user.email, message: passwordChangedEmail({ to: user.email, name: user.name, at: new Date(row.requested_at) }) };
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/index.js';
+import type { Random } from '../random.js';
+import { findUserById, type UserRow } from '../accounts/users-repo.js';
+
+// Only this file touches the reset_tokens table.
+
+const TOKEN_BYTES = 32;
+/** 32 bytes in base64url, no padding */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+export type TokenPurpose = 'reset' | 'set_password';
+
+/** Only this hash is stored: a copy of the database lets no one reset a password. */
+export function hashResetToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Mints the one live token of a user: every older token of the user is deleted in the same
+ * statement batch, so a new request (or a retry of the same delivery) voids the last link.
+ */
+export async function mintResetToken(
+  db: Db,
+  random: Random,
+  input: { user: UserRow; deliveryId: string; purpose: TokenPurpose; nowMs: number; expiresAtMs: number },
+): Promise<string> {
+  const token = random.bytes(TOKEN_BYTES).toString('base64url');
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('reset_tokens').where('user_id', '=', input.user.id).execute();
+    await trx
+      .insertInto('reset_tokens')
+      .values({
+        token_hash: hashResetToken(token),
+        user_id: input.user.id,
+        delivery_id: input.deliveryId,
+        purpose: input.purpose,
+        created_at: input.nowMs,
+        expires_at: input.expiresAtMs,
+        bound_password_changed_at: input.user.password_changed_at,
+        bound_email: input.user.email_normalized,
+      })
+      .execute();
+  });
+  return token;
+}
+
+export async function deleteTokensOfDelivery(db: Db, deliveryId: string): Promise<void> {
+  await db.deleteFrom('reset_tokens').where('delivery_id', '=', deliveryId).execute();
+}
+
+export interface LiveToken {
+  tokenHash: string;
+  user: UserRow;
+  purpose: TokenPurpose;
+  expiresAtMs: number;
+}
+
+/**
+ * The token's user when the token is live: known, not expired (valid up to and including its
+ * expiry instant), and still bound to the account's current password and email on an enabled
+ * account. Anything else is null, one answer for every reason.
+ */
+export async function findLiveToken(db: Db, token: string, nowMs: number): Promise<LiveToken | null> {
+  if (!TOKEN_SHAPE.test(token)) return null;
+  const tokenHash = hashResetToken(token);
+  const row = await db
+    .selectFrom('reset_tokens')
+    .innerJoin('users', 'users.id', 'reset_tokens.user_id')
+    .selectAll('users')
+    .select([
+      'reset_tokens.purpose as t_purpose',
+      'reset_tokens.expires_at as t_expires_at',
+      'reset_tokens.bound_password_changed_at as t_bound_pw',
+      'reset_tokens.bound_email as t_bound_email',
+    ])
+    .where('reset_tokens.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+  if (row === undefined) return null;
+  const { t_purpose, t_expires_at, t_bound_pw, t_bound_email, ...user } = row;
+  if (!isBound(user, { expiresAtMs: t_expires_at, boundPw: t_bound_pw, boundEmail: t_bound_email }, nowMs)) return null;
+  return { tokenHash, user, purpose: t_purpose, expiresAtMs: t_expires_at };
+}
+
+function isBound(user: UserRow, t: { expiresAtMs: number; boundPw: number; boundEmail: string | null }, nowMs: number): boolean {
+  return nowMs <= t.expiresAtMs && user.disabled === 0 && user.password_changed_at === t.boundPw && user.email_normalized === t.boundEmail;
+}
+
+/**
+ * Consumes the token atomically: a conditional delete with RETURNING, so of two racing
+ * requests exactly one gets the row. Call inside the transaction that sets the password; the
+ * account is read again there so a change that raced in after verification still voids it.
+ */
+export async function consumeResetToken(trx: Db, tokenHash: string, nowMs: number): Promise<UserRow | null> {
+  const row = await trx
+    .deleteFrom('reset_tokens')
+    .where('token_hash', '=', tokenHash)
+    .where('expires_at', '>=', nowMs)
+    .returning(['expires_at', 'bound_password_changed_at', 'bound_email', 'user_id'])
+    .executeTakeFirst();
+  if (row === undefined) return null;
+  const user = await findUserById(trx, row.user_id);
+  if (user === undefined) return null;
+  return isBound(user, { expiresAtMs: row.expires_at, boundPw: row.bound_password_changed_at, boundEmail: row.bound_email }, nowMs) ? user : null;
+}
+
+export async function deleteUserTokens(db: Db, userId: string): Promise<void> {
+  await db.deleteFrom('reset_tokens').where('user_id', '=', userId).execute();
+}
