@@ -93,8 +93,10 @@ function isIpLiteral(host: string): boolean {
 /** SMTP replies and socket errors → transient (retry) or permanent. */
 export function classifySendError(err: unknown): MailSendError {
   if (err instanceof MailSendError) return err;
-  const e = err as { code?: string; responseCode?: number; response?: string; message?: string };
+  const e = err as { code?: string; responseCode?: number; response?: string; message?: string; command?: string };
   const detail = (e.response ?? e.message ?? 'unknown error').split('\n')[0]!.slice(0, 300);
+  // TLS first: a refused STARTTLS carries an SMTP reply code, but it is a TLS problem, and no credentials were sent.
+  if (e.code === 'ETLS' && e.command === 'STARTTLS') return new MailSendError(`STARTTLS was refused or not offered (${detail})`, true, 'tls_failed');
   if (typeof e.responseCode === 'number') {
     return new MailSendError(`${detail}`, e.responseCode < 500, e.code === 'EAUTH' ? 'auth_failed' : 'rejected');
   }
