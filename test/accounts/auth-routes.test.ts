@@ -191,3 +191,19 @@ describe('HTTP hygiene', () => {
     expect((await ctx.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   });
 });
+
+describe('logs', () => {
+  it('never hold a password, a session token or a cookie, even when the logger is asked for everything', async () => {
+    await addUser(ctx, { username: 'bob' });
+    ctx.deps.logger.level = 'trace';
+    await ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login: 'bob', password: 'wrong but secret-ish value' } });
+    const cookie = await signIn(ctx, 'bob');
+    await ctx.app.inject({ method: 'POST', url: '/api/auth/change-password', headers: { cookie }, payload: { currentPassword: STRONG_PASSWORD, newPassword: OTHER_STRONG_PASSWORD } });
+    ctx.deps.logger.info({ password: 'p1', token: 't1', user: { password: 'p2', secret: 's2' }, req: { headers: { cookie: 'c1' } } }, 'probe');
+    const text = ctx.logs.join('');
+    expect(text).toContain('probe');
+    for (const secret of ['wrong but secret-ish value', STRONG_PASSWORD, OTHER_STRONG_PASSWORD, cookie.split('=')[1]!, '"p1"', '"t1"', '"p2"', '"s2"', '"c1"']) {
+      expect(text).not.toContain(secret);
+    }
+  });
+});
