@@ -1,0 +1,242 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { OTHER_STRONG_PASSWORD, STRONG_PASSWORD, addUser } from '../helpers/app.js';
+import { becomesFocused, describeInBrowser, isFocused, launchBrowser, openPage, pathOf, startWebApp, type RunningApp } from '../helpers/browser.js';
+
+describeInBrowser('sign-in, the forced password change and user administration in Chromium', () => {
+  let app: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    [app, browser] = await Promise.all([startWebApp(), launchBrowser()]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it('takes the first admin through the forced password change to the users page, and the user they add sees no admin page', async () => {
+    await addUser(app.ctx, { username: 'admin', name: 'Ada Admin', role: 'system-admin' }, { mustChangePassword: true });
+    const { context, page, record } = await openPage(browser, app.baseUrl);
+
+    // The page they wanted comes first; signing in comes before it.
+    await page.goto('/users');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(pathOf(page)).toBe('/login?next=%2Fusers');
+    await page.getByLabel('Email or username').fill('admin');
+    await page.getByLabel('Password', { exact: true }).fill(STRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    await page.getByRole('heading', { name: 'Change your password' }).waitFor();
+    expect(pathOf(page)).toBe('/change-password');
+    expect(await page.getByRole('navigation').count()).toBe(0);
+    // Every other page sends them back here until the password is changed.
+    await page.goto('/users');
+    await page.getByRole('heading', { name: 'Change your password' }).waitFor();
+    expect(pathOf(page)).toBe('/change-password');
+
+    const current = page.getByLabel('Current password', { exact: true });
+    const fresh = page.getByLabel('New password', { exact: true });
+    const confirm = page.getByLabel('Confirm new password', { exact: true });
+    const change = page.getByRole('button', { name: 'Change password' });
+
+    await current.fill(STRONG_PASSWORD);
+    await fresh.fill(OTHER_STRONG_PASSWORD);
+    await confirm.fill(`${OTHER_STRONG_PASSWORD}!`);
+    await change.click();
+    await page.getByText('The two new passwords do not match.').waitFor();
+    expect(await confirm.getAttribute('aria-invalid')).toBe('true');
+    expect(await isFocused(page, confirm)).toBe(true);
+
+    // The server's reasons for refusing a weak password are listed under the field.
+    await fresh.fill('1234567890123456');
+    await confirm.fill('1234567890123456');
+    await change.click();
+    await page.getByText('Avoid sequences (like "abcd" or "1234").').waitFor();
+    expect(await fresh.getAttribute('aria-invalid')).toBe('true');
+
+    await current.fill('not the current password');
+    await fresh.fill(OTHER_STRONG_PASSWORD);
+    await confirm.fill(OTHER_STRONG_PASSWORD);
+    await change.click();
+    await page.getByText('The current password is not correct.').waitFor();
+
+    // The show toggle reveals only its own field.
+    await page.getByRole('button', { name: 'Show new password', exact: true }).click();
+    expect(await fresh.getAttribute('type')).toBe('text');
+    expect(await confirm.getAttribute('type')).toBe('password');
+    expect(await page.getByRole('button', { name: 'Show new password', exact: true }).getAttribute('aria-pressed')).toBe('true');
+
+    await current.fill(STRONG_PASSWORD);
+    await change.click();
+    await page.getByRole('heading', { name: 'Welcome, Ada Admin' }).waitFor();
+    expect(pathOf(page)).toBe('/');
+    const main = page.getByRole('main');
+    const account = await main.getByRole('region', { name: 'Your account' }).innerText();
+    expect(account).toContain('admin');
+    expect(account).toContain('System admin');
+    await main.getByText('There is 1 user.').waitFor();
+    await main.getByText('Add a system admin with a real email so password recovery works.').waitFor();
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+    const table = page.getByRole('table');
+    await table.getByRole('rowheader', { name: /Ada Admin/ }).waitFor();
+
+    await page.getByLabel('Email', { exact: true }).fill('jane@example.com');
+    await page.getByLabel('Username', { exact: true }).fill('jane');
+    await page.getByLabel('Name', { exact: true }).fill('Jane Doe');
+    await page.getByLabel('Role', { exact: true }).selectOption({ label: 'User' });
+    await page.getByLabel('Initial password (optional)', { exact: true }).fill(STRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByRole('status').filter({ hasText: 'Added Jane Doe.' }).waitFor();
+    const janeRow = table.getByRole('row', { name: /Jane Doe/ });
+    await janeRow.waitFor();
+    expect(await janeRow.innerText()).toMatch(/jane@example\.com\s+jane\s+User\s+Active/);
+
+    // The same email again is refused on the email field (409 email_taken).
+    await page.getByLabel('Email', { exact: true }).fill('JANE@example.com');
+    await page.getByLabel('Username', { exact: true }).fill('jane2');
+    await page.getByLabel('Name', { exact: true }).fill('Jane Again');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByText('Another user already has this email.').waitFor();
+    expect(await page.getByLabel('Email', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    expect(await table.getByRole('row').count()).toBe(3);
+
+    // With another address it is added, and then deleted after confirmation.
+    await page.getByLabel('Email', { exact: true }).fill('jane.again@example.com');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await table.getByRole('rowheader', { name: 'Jane Again' }).waitFor();
+    await table.getByRole('button', { name: 'Delete Jane Again' }).click();
+    await page.getByRole('alertdialog', { name: 'Delete Jane Again?' }).getByRole('button', { name: 'Delete user' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deleted Jane Again.' }).waitFor();
+    expect(await table.getByRole('rowheader', { name: 'Jane Again' }).count()).toBe(0);
+    expect(await becomesFocused(page, page.getByRole('heading', { name: 'Users', level: 1 }))).toBe(true);
+
+    // The last enabled admin cannot be deleted (409 last_admin), and the dialog says why.
+    await table.getByRole('button', { name: 'Delete Ada Admin' }).click();
+    const dialog = page.getByRole('alertdialog', { name: 'Delete Ada Admin?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Delete user' }).click();
+    await dialog.getByRole('alert').filter({ hasText: 'This is the last enabled system admin.' }).waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // Editing: demoting the last admin is refused too; renaming Jane works.
+    await table.getByRole('button', { name: 'Edit Jane Doe' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit Jane Doe' });
+    await edit.getByLabel('Name', { exact: true }).fill('Jane Q. Doe');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await table.getByRole('rowheader', { name: 'Jane Q. Doe' }).waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(pathOf(page)).toBe('/login');
+    await context.close();
+
+    // The new user, in a fresh browser profile.
+    const jane = await openPage(browser, app.baseUrl);
+    await jane.page.goto('/login');
+    await jane.page.getByLabel('Email or username').fill('jane@example.com');
+    await jane.page.getByLabel('Password', { exact: true }).fill(STRONG_PASSWORD);
+    await jane.page.getByRole('button', { name: 'Sign in' }).click();
+    await jane.page.getByRole('heading', { name: 'Welcome, Jane Q. Doe' }).waitFor();
+    expect(await jane.page.getByRole('main').getByRole('region', { name: 'Your account' }).innerText()).toMatch(/Role\s+User/);
+    expect(await jane.page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts()).toEqual(['Home']);
+    expect(await jane.page.getByRole('region', { name: 'Administration' }).count()).toBe(0);
+
+    await jane.page.goto('/users');
+    await jane.page.getByRole('heading', { name: 'You do not have access' }).waitFor();
+    expect(await jane.page.getByRole('table').count()).toBe(0);
+    // A non-admin never downloads the admin page's code.
+    expect(jane.record.requests.filter((url) => /\/assets\/users-[\w-]+\.js$/.test(url))).toEqual([]);
+    expect(record.requests.some((url) => /\/assets\/users-[\w-]+\.js$/.test(url))).toBe(true);
+
+    for (const r of [record, jane.record]) {
+      expect(r.foreignRequests()).toEqual([]);
+      expect(r.cspViolations).toEqual([]);
+      expect(r.pageErrors).toEqual([]);
+    }
+    await jane.context.close();
+  });
+
+  it('shows a wrong password in an aria-live alert and stays on the sign-in page', async () => {
+    await addUser(app.ctx, { username: 'wendy', name: 'Wendy Wrong' });
+    const { context, page } = await openPage(browser, app.baseUrl);
+    await page.goto('/login');
+    const alert = page.getByRole('alert').filter({ hasText: /\S/ });
+    expect(await alert.count()).toBe(0);
+
+    await page.getByLabel('Email or username').fill('wendy');
+    await page.getByLabel('Password', { exact: true }).fill('not my password at all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await alert.waitFor();
+    expect(await alert.innerText()).toBe('The sign-in name or password is not correct.');
+    // role="alert" is an assertive live region; it was in the page before the message arrived.
+    expect(await page.getByRole('alert').count()).toBe(1);
+    expect(pathOf(page)).toBe('/login');
+
+    // Empty fields are caught before any request, on the fields themselves.
+    await page.getByLabel('Email or username').fill('');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Enter your email or username.').waitFor();
+    expect(await page.getByLabel('Email or username').getAttribute('aria-invalid')).toBe('true');
+    await context.close();
+  });
+
+  it('tells a throttled person how many seconds to wait', async () => {
+    await addUser(app.ctx, { username: 'tess', name: 'Tess Throttled' });
+    const { context, page } = await openPage(browser, app.baseUrl);
+    // Ten failures for one sign-in name within five minutes reach the per-account limit.
+    for (let i = 0; i < 10; i++) {
+      const res = await page.request.post('/api/auth/login', { data: { login: 'tess', password: `wrong guess ${i}` } });
+      expect(res.status()).toBe(401);
+    }
+    await page.goto('/login');
+    await page.getByLabel('Email or username').fill('tess');
+    await page.getByLabel('Password', { exact: true }).fill(STRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Too many attempts.' });
+    await alert.waitFor();
+    const seconds = Number(/Wait (\d+) seconds? and try again\./.exec(await alert.innerText())?.[1]);
+    expect(seconds).toBeGreaterThan(200);
+    expect(seconds).toBeLessThanOrEqual(300);
+    await context.close();
+  });
+
+  it('signs in with the keyboard alone, with a visible focus ring on each control', async () => {
+    await addUser(app.ctx, { email: 'kay@example.com', name: 'Kay Keys' });
+    const { context, page } = await openPage(browser, app.baseUrl);
+    await page.goto('/login');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+
+    const login = page.getByLabel('Email or username');
+    const password = page.getByLabel('Password', { exact: true });
+    const toggle = page.getByRole('button', { name: 'Show password' });
+    const submit = page.getByRole('button', { name: 'Sign in' });
+
+    await page.keyboard.press('Tab');
+    expect(await isFocused(page, login)).toBe(true);
+    await page.keyboard.type('kay@example.com');
+    await page.keyboard.press('Tab');
+    expect(await isFocused(page, password)).toBe(true);
+    await page.keyboard.type(STRONG_PASSWORD);
+    await page.keyboard.press('Tab');
+    expect(await isFocused(page, toggle)).toBe(true);
+    await page.keyboard.press('Tab');
+    expect(await isFocused(page, submit)).toBe(true);
+    const ring = await submit.evaluate((el) => {
+      const style = getComputedStyle(el);
+      return { style: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+    });
+    expect(ring.style).toBe('solid');
+    expect(ring.width).toBeGreaterThanOrEqual(2);
+
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Welcome, Kay Keys' }).waitFor();
+    expect(pathOf(page)).toBe('/');
+    // Focus moved to the new page's heading, so the next Tab starts from the page content.
+    expect(await becomesFocused(page, page.getByRole('heading', { level: 1 }))).toBe(true);
+    await context.close();
+  });
+});

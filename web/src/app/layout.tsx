@@ -1,0 +1,93 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
+import { Link, useLocation } from 'wouter-preact';
+import { ROLE_LABELS } from '../types/api';
+import { isAdmin, useSession } from './session';
+
+export function Layout({ children }: { children: ComponentChildren }) {
+  const [location] = useLocation();
+  const mainRef = useRef<HTMLElement>(null);
+  const firstLocation = useRef(true);
+
+  // After an in-app navigation, focus moves to the new page (as a full page load would) so
+  // screen readers announce it and the next Tab starts at the top of the content.
+  useEffect(() => {
+    if (firstLocation.current) {
+      firstLocation.current = false;
+      return;
+    }
+    const heading = mainRef.current?.querySelector<HTMLElement>('h1');
+    (heading ?? mainRef.current)?.focus({ preventScroll: false });
+  }, [location]);
+
+  return (
+    <>
+      <Header />
+      <main id="main" ref={mainRef} tabIndex={-1} class="main">
+        {children}
+      </main>
+    </>
+  );
+}
+
+function Header() {
+  const { state, signOut } = useSession();
+  const [location] = useLocation();
+  const user = state.user;
+  const showNav = user !== null && !user.mustChangePassword;
+
+  return (
+    <header class="site-header">
+      <div class="site-header-inner">
+        {showNav ? (
+          <Link href="/" class="brand">
+            Gatehouse
+          </Link>
+        ) : (
+          <span class="brand">Gatehouse</span>
+        )}
+        {showNav && (
+          <nav aria-label="Main" class="site-nav">
+            <ul>
+              <NavLink href="/" current={location}>
+                Home
+              </NavLink>
+              {isAdmin(user) && (
+                <NavLink href="/users" current={location}>
+                  Users
+                </NavLink>
+              )}
+            </ul>
+          </nav>
+        )}
+        {user !== null && (
+          <div class="site-user">
+            <span class="site-user-name">
+              <span class="visually-hidden">Signed in as </span>
+              {user.name}
+              <span class="muted"> · {ROLE_LABELS[user.role]}</span>
+            </span>
+            <button
+              type="button"
+              class="button button-secondary"
+              onClick={() => void signOut()}
+            >
+              Sign out
+            </button>
+          </div>
+        )}
+      </div>
+    </header>
+  );
+}
+
+function NavLink({ href, current, children }: { href: string; current: string; children: ComponentChildren }) {
+  const active = current === href;
+  return (
+    <li>
+      <Link href={href} class={active ? 'nav-link nav-link-active' : 'nav-link'} aria-current={active ? 'page' : undefined}>
+        {children}
+      </Link>
+    </li>
+  );
+}

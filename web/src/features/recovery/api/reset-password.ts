@@ -1,0 +1,12 @@
+import { api } from '../../../lib/api';
+
+export interface ResetPasswordInput {
+  token: string;
+  password: string;
+  confirmPassword: string;
+}
+
+/** 204; 400 `invalid_or_expired_token`, then `password_mismatch`, then `weak_password` (reasons). */
+export async function resetPassword(input: ResetPasswordInput): Promise<void> {
+  await api.post<void>('/api/auth/reset-password', input);
+}

@@ -1,0 +1,7 @@
+import { api } from '../../../lib/api';
+
+/** 200 `{valid: true, expiresAt}`; 400 `invalid_or_expired_token`. Never uses the token up. */
+export async function verifyResetToken(token: string): Promise<{ expiresAt: string }> {
+  const { expiresAt } = await api.post<{ valid: true; expiresAt: string }>('/api/auth/reset-password/verify', { token });
+  return { expiresAt };
+}

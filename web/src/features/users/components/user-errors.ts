@@ -1,0 +1,38 @@
+import { ApiError, describeError } from '../../../lib/api';
+
+export type UserFieldName = 'email' | 'username' | 'name' | 'role' | 'password' | 'disabled';
+export type UserFieldErrors = Partial<Record<UserFieldName, string | string[]>>;
+
+const FIELD_NAMES: readonly UserFieldName[] = ['email', 'username', 'name', 'role', 'password', 'disabled'];
+
+/** Where a server refusal belongs: on a field when it names one, else on the whole form. */
+export function placeUserError(error: unknown): { fields: UserFieldErrors; message: string } {
+  if (!(error instanceof ApiError)) return { fields: {}, message: describeError(error) };
+  switch (error.code) {
+    case 'email_taken':
+      return { fields: { email: 'Another user already has this email.' }, message: '' };
+    case 'username_taken':
+      return { fields: { username: 'Another user already has this username.' }, message: '' };
+    case 'weak_password':
+      return { fields: { password: error.reasons.length > 0 ? error.reasons.map((r) => r.message) : error.message }, message: '' };
+    case 'last_admin':
+      return {
+        fields: {},
+        message: 'This is the last enabled system admin. Make another user a system admin first: at least one must remain.',
+      };
+    case 'invalid_request': {
+      const fields: UserFieldErrors = {};
+      const other: string[] = [];
+      for (const [key, value] of Object.entries(error.fields)) {
+        if ((FIELD_NAMES as readonly string[]).includes(key)) fields[key as UserFieldName] = value;
+        else other.push(value);
+      }
+      const message = Object.keys(fields).length === 0 || other.length > 0 ? [error.message, ...other].join(' ') : '';
+      return { fields, message };
+    }
+    default:
+      return { fields: {}, message: describeError(error) };
+  }
+}
+
+export const FIELD_ORDER = FIELD_NAMES;
