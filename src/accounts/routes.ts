@@ -5,6 +5,7 @@ import { HttpError, errors } from '../http/errors.js';
 import { currentSession } from '../http/access.js';
 import { normalizeUsername, parseEmail, parseUsername } from './identifiers.js';
 import { SESSION_COOKIE, createSession, revokeSession } from './sessions.js';
+import { MAX_PASSWORD_LENGTH } from './policy.js';
 import { authenticate, changePassword, createUser, editUser, removeUser } from './service.js';
 import { findUserById, listUsers, toUser, type UserChanges } from './users-repo.js';
 import { sendResetLink } from '../recovery/service.js';
@@ -95,6 +96,19 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
       reply.setCookie(SESSION_COOKIE, session.token, cookieOptions(deps, session.expiresAt));
       return { user: toUser(user) };
     },
+  );
+
+  // The policy's numbers, so pages can give live feedback before the server refuses.
+  app.get(
+    '/api/auth/password-policy',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        response: { 200: { type: 'object', properties: { minLength: { type: 'integer' }, maxLength: { type: 'integer' } }, required: ['minLength', 'maxLength'] } },
+      },
+    },
+    async () => ({ minLength: deps.config.passwordMinLength, maxLength: MAX_PASSWORD_LENGTH }),
   );
 
   app.post('/api/auth/logout', { config: { access: 'public' }, schema: { tags: ['auth'], response: { 204: { type: 'null' } } } }, async (request, reply) => {

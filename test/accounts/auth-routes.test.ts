@@ -207,3 +207,11 @@ describe('logs', () => {
     }
   });
 });
+
+describe('GET /api/auth/password-policy', () => {
+  it('tells anyone the configured length limits', async () => {
+    const res = await ctx.app.inject({ method: 'GET', url: '/api/auth/password-policy' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ minLength: 15, maxLength: 128 });
+  });
+});
