@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
+import underPressure from '@fastify/under-pressure';
 import type { AppDeps } from './deps.js';
 import { accountRoutes } from './accounts/routes.js';
 import { auditRoutes } from './audit/routes.js';
@@ -49,6 +50,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandler(app);
+  // Load shedding: when the event loop lags this far behind, answer 503 at once instead of queueing more work.
+  await app.register(underPressure, {
+    maxEventLoopDelay: deps.loadShedding?.maxEventLoopDelayMs ?? 1000,
+    sampleInterval: deps.loadShedding?.sampleIntervalMs ?? 100,
+    pressureHandler: (_request, reply) => {
+      reply.header('retry-after', '5');
+      sendError(reply, new HttpError(503, 'overloaded', 'The server is busy. Try again in a few seconds.'));
+    },
+  });
   installOriginCheck(app, deps.config);
   await installSecurityHeaders(app, deps.config);
   await app.register(cookie);

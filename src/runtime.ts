@@ -9,6 +9,7 @@ import { createDb } from './db/index.js';
 import { createArgon2Hasher } from './accounts/passwords.js';
 import { createSecretStore } from './secrets/index.js';
 import { createMemoryRateLimiter } from './http/rate-limiter.js';
+import { createRedisRateLimiter } from './http/redis-rate-limiter.js';
 import { createMailRuntime, type MailRuntime } from './mail/index.js';
 import { recoveryHandlers } from './recovery/service.js';
 
@@ -41,10 +42,12 @@ export async function createRuntime(
   const base = { config, db, clock: systemClock, random: cryptoRandom, secrets, logger };
   // A one-off command never runs the dev mailbox: only the server receives and shows its mail.
   const mail = await createMailRuntime({ ...base, handlers: recoveryHandlers(base), devInbox: options.role === 'server' });
+  const redisLimiter = config.redisUrl === undefined ? undefined : createRedisRateLimiter(config.redisUrl, { clock: systemClock, logger });
+  const limiter = redisLimiter ?? createMemoryRateLimiter(systemClock);
   const deps: AppDeps = {
     ...base,
     hasher: createArgon2Hasher(),
-    limiter: createMemoryRateLimiter(systemClock),
+    limiter,
     outbox: mail.worker,
     devInbox: mail.devInbox,
     webRoot: DEFAULT_WEB_ROOT,
@@ -54,6 +57,7 @@ export async function createRuntime(
     mail,
     async close() {
       await mail.close();
+      await redisLimiter?.close();
       await db.destroy();
     },
   };

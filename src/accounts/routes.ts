@@ -78,19 +78,21 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
     },
     async (request, reply) => {
       const login = request.body.login.trim();
-      // Keyed by what was typed, not by account, so unknown accounts are throttled the same way.
-      const limits = [
-        deps.limiter.hit(`login:ip:${request.ip}`, deps.config.limits.loginPerIpPerMinute, 60),
-        deps.limiter.hit(`login:account:${normalizeUsername(login)}`, 10, 300),
-      ];
-      const refused = (await Promise.all(limits)).find((r) => !r.allowed);
-      if (refused) throw errors.rateLimited(refused.retryAfterSeconds);
+      // Keyed by what was typed, never by account, so unknown accounts are throttled exactly like known ones.
+      const accountKey = `login:${normalizeUsername(login)}`;
+      const byIp = await deps.limiter.hit(`login:ip:${request.ip}`, deps.config.limits.loginPerIpPerMinute, 60);
+      if (!byIp.allowed) throw errors.rateLimited(byIp.retryAfterSeconds);
+      // A growing wait after repeated failures rather than a lockout (NIST SP 800-63B 5.2.2).
+      const wait = await deps.limiter.failureDelay(accountKey);
+      if (wait > 0) throw errors.rateLimited(wait);
 
       const user = await authenticate(deps, login, request.body.password);
       if (user === null) {
+        await deps.limiter.recordFailure(accountKey);
         await audit({ type: 'login_failed', ip: request.ip, outcome: 'failure', detail: { login: login.slice(0, 64) } });
         throw new HttpError(401, 'invalid_credentials', 'The sign-in name or password is not correct.');
       }
+      await deps.limiter.clearFailures(accountKey);
       const session = await createSession(deps, user.id, sessionPolicy, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
       await audit({ type: 'login_succeeded', actor: labelOf(user), ip: request.ip, outcome: 'success' });
       reply.setCookie(SESSION_COOKIE, session.token, cookieOptions(deps, session.expiresAt));

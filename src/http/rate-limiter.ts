@@ -6,24 +6,51 @@ export interface RateLimitResult {
   retryAfterSeconds: number;
 }
 
-/** The port: count a hit against a key in a fixed window. A limit of 0 means no limit. */
+/**
+ * The port. Keys are built from what a client sent (an IP, a normalised address or login), never
+ * from whether an account exists, so known and unknown accounts are counted alike.
+ */
 export interface RateLimiter {
+  /** Counts a hit against key in a fixed window. A limit of 0 means no limit. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitResult>;
+  /** Seconds the key must still wait after its consecutive failures; 0 when it may try now. */
+  failureDelay(key: string): Promise<number>;
+  /** Records a failure: past FREE_FAILURES each one doubles the wait, up to MAX_FAILURE_DELAY_SECONDS. */
+  recordFailure(key: string): Promise<void>;
+  clearFailures(key: string): Promise<void>;
 }
 
-/** A single instance's counters. Redis-backed counters shared by every instance come with REDIS_URL. */
+/** Failures allowed in a row before any wait. */
+export const FREE_FAILURES = 5;
+export const MAX_FAILURE_DELAY_SECONDS = 15 * 60;
+/** A run of failures is forgotten after a day without one. */
+export const FAILURE_MEMORY_SECONDS = 24 * 3600;
+
+/** The wait after `failures` consecutive failures: 0 up to FREE_FAILURES, then 1 s, 2 s, 4 s … 15 min. */
+export function failureDelaySeconds(failures: number): number {
+  if (failures < FREE_FAILURES) return 0;
+  return Math.min(MAX_FAILURE_DELAY_SECONDS, 2 ** (failures - FREE_FAILURES));
+}
+
+/** A single instance's counters. With REDIS_URL every instance shares them (redis-rate-limiter.ts). */
 export function createMemoryRateLimiter(clock: Clock): RateLimiter {
   const windows = new Map<string, { count: number; resetsAtMs: number }>();
+  const failures = new Map<string, { count: number; lastAtMs: number }>();
   let lastSweepMs = 0;
+
+  const sweep = (nowMs: number): void => {
+    if (nowMs - lastSweepMs < 60_000) return;
+    // Expired entries are dropped so memory stays bounded by the keys seen recently.
+    for (const [k, w] of windows) if (w.resetsAtMs <= nowMs) windows.delete(k);
+    for (const [k, f] of failures) if (nowMs - f.lastAtMs > FAILURE_MEMORY_SECONDS * 1000) failures.delete(k);
+    lastSweepMs = nowMs;
+  };
+
   return {
     async hit(key, limit, windowSeconds) {
       if (limit <= 0) return { allowed: true, retryAfterSeconds: 0 };
       const nowMs = clock.now().getTime();
-      if (nowMs - lastSweepMs > 60_000) {
-        // Expired windows are dropped so memory stays bounded by the keys seen in the last window.
-        for (const [k, w] of windows) if (w.resetsAtMs <= nowMs) windows.delete(k);
-        lastSweepMs = nowMs;
-      }
+      sweep(nowMs);
       let w = windows.get(key);
       if (w === undefined || w.resetsAtMs <= nowMs) {
         w = { count: 0, resetsAtMs: nowMs + windowSeconds * 1000 };
@@ -32,6 +59,23 @@ export function createMemoryRateLimiter(clock: Clock): RateLimiter {
       w.count += 1;
       if (w.count <= limit) return { allowed: true, retryAfterSeconds: 0 };
       return { allowed: false, retryAfterSeconds: Math.ceil((w.resetsAtMs - nowMs) / 1000) };
+    },
+    async failureDelay(key) {
+      const f = failures.get(key);
+      if (f === undefined) return 0;
+      const nowMs = clock.now().getTime();
+      const waitUntilMs = f.lastAtMs + failureDelaySeconds(f.count) * 1000;
+      return waitUntilMs > nowMs ? Math.ceil((waitUntilMs - nowMs) / 1000) : 0;
+    },
+    async recordFailure(key) {
+      const nowMs = clock.now().getTime();
+      sweep(nowMs);
+      const f = failures.get(key);
+      const fresh = f === undefined || nowMs - f.lastAtMs > FAILURE_MEMORY_SECONDS * 1000;
+      failures.set(key, { count: fresh ? 1 : f.count + 1, lastAtMs: nowMs });
+    },
+    async clearFailures(key) {
+      failures.delete(key);
     },
   };
 }

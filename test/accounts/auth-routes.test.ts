@@ -215,3 +215,42 @@ describe('GET /api/auth/password-policy', () => {
     expect(res.json()).toEqual({ minLength: 15, maxLength: 128 });
   });
 });
+
+describe('login throttling', () => {
+  const attempt = (login: string, password = 'not the password at all') =>
+    ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login, password } });
+
+  it('answers 429 with a growing Retry-After after five failures, the same for known and unknown accounts', async () => {
+    await addUser(ctx, { username: 'bob' });
+    for (const login of ['bob', 'nobody-here']) {
+      for (let i = 0; i < 5; i++) expect((await attempt(login)).statusCode).toBe(401);
+      const first = await attempt(login);
+      expect(first.statusCode).toBe(429);
+      expect(first.headers['retry-after']).toBe('1');
+      expect(first.json().error).toBe('rate_limited');
+      ctx.clock.advanceSeconds(1);
+      expect((await attempt(login)).statusCode).toBe(401);
+      const second = await attempt(login);
+      expect(second.headers['retry-after']).toBe('2');
+    }
+  });
+
+  it('does not stop the right password once the wait is over, and forgets the failures after it', async () => {
+    await addUser(ctx, { username: 'bob' });
+    for (let i = 0; i < 5; i++) await attempt('bob');
+    expect((await attempt('bob', STRONG_PASSWORD)).statusCode).toBe(429);
+    ctx.clock.advanceSeconds(1);
+    expect((await attempt('bob', STRONG_PASSWORD)).statusCode).toBe(200);
+    expect((await attempt('bob')).statusCode).toBe(401);
+  });
+
+  it('a throttled login does not stop forgot-password', async () => {
+    await addUser(ctx, { username: 'bob', email: 'bob@example.com' });
+    for (let i = 0; i < 6; i++) await attempt('bob@example.com');
+    expect((await attempt('bob@example.com')).statusCode).toBe(429);
+    const forgot = await ctx.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: 'bob@example.com' } });
+    expect(forgot.statusCode).toBe(202);
+    await ctx.outbox.drain();
+    expect(ctx.mailer.sent.map((m) => m.to)).toEqual(['bob@example.com']);
+  });
+});

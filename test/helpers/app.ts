@@ -77,6 +77,8 @@ export async function makeTestApp(
     hasher: createArgon2Hasher(),
     limiter: createMemoryRateLimiter(clock),
     webRoot: undefined,
+    // Off unless a test asks: a loaded CI machine must not turn a test's request into a 503.
+    loadShedding: { maxEventLoopDelayMs: 0, sampleIntervalMs: 1000 },
     outbox,
     ...base,
   };
