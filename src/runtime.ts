@@ -9,7 +9,6 @@ import { createDb } from './db/index.js';
 import { createArgon2Hasher } from './accounts/passwords.js';
 import { createSecretStore } from './secrets/index.js';
 import { createMemoryRateLimiter } from './http/rate-limiter.js';
-import { createRedisRateLimiter } from './http/redis-rate-limiter.js';
 import { createMailRuntime, type MailRuntime } from './mail/index.js';
 import { recoveryHandlers } from './recovery/service.js';
 
@@ -42,7 +41,11 @@ export async function createRuntime(
   const base = { config, db, clock: systemClock, random: cryptoRandom, secrets, logger };
   // A one-off command never runs the dev mailbox: only the server receives and shows its mail.
   const mail = await createMailRuntime({ ...base, handlers: recoveryHandlers(base), devInbox: options.role === 'server' });
-  const redisLimiter = config.redisUrl === undefined ? undefined : createRedisRateLimiter(config.redisUrl, { clock: systemClock, logger });
+  // ioredis costs about 12 MB of memory: loaded only when REDIS_URL asks for it.
+  const redisLimiter =
+    config.redisUrl === undefined
+      ? undefined
+      : (await import('./http/redis-rate-limiter.js')).createRedisRateLimiter(config.redisUrl, { clock: systemClock, logger });
   const limiter = redisLimiter ?? createMemoryRateLimiter(systemClock);
   const deps: AppDeps = {
     ...base,
