@@ -5,7 +5,7 @@ import type { Db } from '../db/index.js';
 import type { Random } from '../random.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { DeliveryKind } from '../db/schema.js';
-import { startDevInbox, type DevInbox } from './dev-inbox.js';
+import type { DevInbox } from './dev-inbox.js';
 import { createOutboxWorker, type DeliveryHandler, type OutboxWorker, type OutboxWorkerOptions } from './outbox.js';
 import { findEmailSettings } from './settings.js';
 import { createSmtpMailer, MailNotConfiguredError, type Mailer } from './transport.js';
@@ -36,7 +36,8 @@ export async function createMailRuntime(o: {
   worker?: Partial<OutboxWorkerOptions>;
   devInbox: boolean;
 }): Promise<MailRuntime> {
-  const devInbox = o.devInbox && devInboxWanted(o.config) ? await startDevInbox({ clock: o.clock, random: o.random }) : undefined;
+  // smtp-server and mailparser are loaded only when the dev mailbox runs (never in production).
+  const devInbox = o.devInbox && devInboxWanted(o.config) ? await (await import('./dev-inbox.js')).startDevInbox({ clock: o.clock, random: o.random }) : undefined;
   const smtp = createSmtpMailer(() => findEmailSettings(o.db), o.secrets);
   const mailer = async (): Promise<Mailer> => {
     if (devInbox !== undefined && o.config.mailDevInbox === true) return devInbox.mailer;
