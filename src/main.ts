@@ -3,7 +3,6 @@ import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { AppDeps } from './deps.js';
-import { buildApp } from './app.js';
 import { createLogger } from './logger.js';
 import { createRuntime } from './runtime.js';
 import { migrateToLatest } from './db/index.js';
@@ -14,6 +13,8 @@ import { findUserByLogin } from './accounts/users-repo.js';
 import { parseEmail, parseUsername } from './accounts/identifiers.js';
 import { HttpError } from './http/errors.js';
 import { isValidSecretName } from './secrets/store.js';
+import { diagnoseEmail, formatStage } from './mail/diagnose.js';
+import { findEmailSettings } from './mail/settings.js';
 
 const USAGE = `Usage: gatehouse <command>
 
@@ -24,6 +25,7 @@ const USAGE = `Usage: gatehouse <command>
   users set-password --login L            password from stdin; revokes the user's sessions
   secrets set NAME                        value from stdin (local store only)
   secrets get NAME | list | delete NAME   the configured secret store
+  mail test --to E                        check the saved email settings step by step and send E a test message
 `;
 
 class UsageError extends Error {}
@@ -48,6 +50,8 @@ async function main(argv: string[]): Promise<void> {
       return usersCommand(rest);
     case 'secrets':
       return secretsCommand(rest);
+    case 'mail':
+      return mailCommand(rest);
     default:
       throw new UsageError(`unknown command "${command}" (see gatehouse --help)`);
   }
@@ -74,6 +78,8 @@ async function serve(args: string[]): Promise<void> {
   const deps = runtime.deps;
   await migrateToLatest(deps.db);
   const bootstrap = await ensureFirstAdmin(deps);
+  // Only the server needs the HTTP stack: the one-off commands start faster without it.
+  const { buildApp } = await import('./app.js');
   const app = await buildApp(deps);
   await app.listen({ port: cfg.port, host: cfg.host });
   const address = app.server.address();
@@ -192,6 +198,21 @@ async function secretsCommand(args: string[]): Promise<void> {
   } finally {
     await runtime.close();
   }
+}
+
+async function mailCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'test') throw new UsageError('usage: gatehouse mail test --to E');
+  const { values } = parse(rest, { to: { type: 'string' } });
+  if (values.to === undefined || values.to.trim() === '') throw new UsageError('--to is required');
+  const to = parseEmail(values.to);
+  if (to === null) throw new UsageError(`--to "${values.to}" is not one valid address`);
+  return withRuntime(async (deps) => {
+    await migrateToLatest(deps.db);
+    const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, to });
+    for (const stage of result.stages) process.stdout.write(`${formatStage(stage)}\n`);
+    if (!result.ok) throw new Error(`${result.error}: ${result.message} — ${result.hint}`);
+  });
 }
 
 function parse<T extends Record<string, { type: 'string' }>>(args: string[], options: T) {

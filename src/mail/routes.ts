@@ -1,4 +1,302 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
+import { recordAudit } from '../audit/audit.js';
+import { actorOf, errorSchema } from '../accounts/routes.js';
+import { maskEmail, parseEmail } from '../accounts/identifiers.js';
+import { errors } from '../http/errors.js';
+import { isValidSecretName, SecretStoreUnavailableError, type SecretStore } from '../secrets/store.js';
+import type { DevInbox } from './dev-inbox.js';
+import { diagnoseEmail } from './diagnose.js';
+import { listDeliveries } from './outbox.js';
+import { DEFAULT_EMAIL_SETTINGS, findEmailSettings, saveEmailSettings, validateEmailSettings, type EmailSettings } from './settings.js';
 
-export async function mailRoutes(_app: FastifyInstance, _deps: AppDeps): Promise<void> {}
+const SECRET_CHECK_TIMEOUT_MS = 5000;
+
+/** The mail shown in the dev mailbox's iframe: no script, no network, its own sandbox. */
+export const DEV_MAIL_HTML_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation";
+
+const settingsProperties = {
+  host: { type: 'string' },
+  port: { type: 'integer' },
+  emailSecretName: { type: 'string' },
+  passwordSecretName: { type: ['string', 'null'] },
+  sslEnabled: { type: 'boolean' },
+} as const;
+
+const settingsResponse = {
+  type: 'object',
+  properties: {
+    ...settingsProperties,
+    configured: { type: 'boolean' },
+    secretsResolve: {
+      type: 'object',
+      properties: { email: { type: 'boolean' }, password: { type: ['boolean', 'null'] } },
+      required: ['email', 'password'],
+    },
+    secretsError: { type: 'string' },
+  },
+  required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled', 'configured', 'secretsResolve'],
+} as const;
+
+const stagesSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: {
+      name: { type: 'string' },
+      outcome: { type: 'string', enum: ['ok', 'failed', 'skipped'] },
+      detail: { type: 'string' },
+      ms: { type: 'integer' },
+    },
+    required: ['name', 'outcome', 'detail', 'ms'],
+  },
+} as const;
+
+const deliverySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    at: { type: 'string' },
+    to: { type: ['string', 'null'] },
+    kind: { type: 'string' },
+    status: { type: 'string' },
+    attempts: { type: 'integer' },
+    lastError: { type: ['string', 'null'] },
+  },
+  required: ['id', 'at', 'to', 'kind', 'status', 'attempts', 'lastError'],
+} as const;
+
+const messageSummary = {
+  id: { type: 'string' },
+  at: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  subject: { type: 'string' },
+} as const;
+
+interface SecretsReport {
+  secretsResolve: { email: boolean; password: boolean | null };
+  secretsError?: string;
+}
+
+type SettingsBody = EmailSettings;
+
+export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const audit = (input: Parameters<typeof recordAudit>[2]): Promise<void> => recordAudit(deps.db, deps.clock, input);
+
+  app.get('/api/settings/email', { config: { access: 'admin' }, schema: { tags: ['settings'], response: { 200: settingsResponse } } }, async () => {
+    const saved = await findEmailSettings(deps.db);
+    const settings = saved ?? DEFAULT_EMAIL_SETTINGS;
+    return { ...settings, configured: saved !== undefined, ...(await checkSecrets(deps, settings)) };
+  });
+
+  app.put<{ Body: SettingsBody }>(
+    '/api/settings/email',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['settings'],
+        body: {
+          type: 'object',
+          properties: {
+            host: { type: 'string', maxLength: 255 },
+            port: { type: 'integer' },
+            emailSecretName: { type: 'string', maxLength: 200 },
+            passwordSecretName: { type: ['string', 'null'], maxLength: 200 },
+            sslEnabled: { type: 'boolean' },
+          },
+          required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled'],
+          additionalProperties: false,
+        },
+        response: { 200: settingsResponse, 400: errorSchema },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const password = body.passwordSecretName?.trim() ?? '';
+      const settings: EmailSettings = {
+        host: body.host.trim(),
+        port: body.port,
+        emailSecretName: body.emailSecretName.trim(),
+        // An empty field on the form means "a relay without AUTH".
+        passwordSecretName: password === '' ? null : password,
+        sslEnabled: body.sslEnabled,
+      };
+      const fields = validateEmailSettings(settings);
+      if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
+
+      const previous = await findEmailSettings(deps.db);
+      await saveEmailSettings(deps.db, deps.clock, settings, request.session?.user.id ?? null);
+      // Names and addresses only: no field here holds a secret value.
+      const changed = Object.fromEntries((Object.keys(settings) as (keyof EmailSettings)[]).filter((k) => previous?.[k] !== settings[k]).map((k) => [k, settings[k]]));
+      await audit({ type: 'settings_changed', actor: actorOf(request), ip: request.ip, outcome: 'success', detail: { settings: 'email', changed } });
+      return { ...settings, configured: true, ...(await checkSecrets(deps, settings)) };
+    },
+  );
+
+  app.post<{ Body: { to: string } }>(
+    '/api/settings/email/test',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['settings'],
+        body: { type: 'object', properties: { to: { type: 'string', maxLength: 320 } }, required: ['to'], additionalProperties: false },
+        response: {
+          200: { type: 'object', properties: { ok: { type: 'boolean' }, stages: stagesSchema }, required: ['ok', 'stages'] },
+          400: errorSchema,
+          502: {
+            type: 'object',
+            properties: { ok: { type: 'boolean' }, error: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' }, stages: stagesSchema },
+            required: ['ok', 'error', 'message', 'hint', 'stages'],
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const to = parseEmail(request.body.to);
+      if (to === null) throw errors.invalidRequest('Some fields are not valid.', { to: 'Enter one email address, like name@example.com.' });
+      // Repeated failed AUTH can get the sending mailbox locked by the provider.
+      const allowed = await deps.limiter.hit(`mail-test:${request.session?.user.id}`, 10, 600);
+      if (!allowed.allowed) throw errors.rateLimited(allowed.retryAfterSeconds);
+      const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, to });
+      // The test sends mail under the organisation's name with the stored credentials: it belongs in the trail.
+      await audit({
+        type: 'settings_changed',
+        actor: actorOf(request),
+        ip: request.ip,
+        outcome: result.ok ? 'success' : 'failure',
+        detail: { settings: 'email', test: result.ok ? 'ok' : result.error, to: maskEmail(to) },
+      });
+      if (result.ok) return result;
+      return reply.code(502).send(result);
+    },
+  );
+
+  app.get<{ Querystring: { limit?: string; before?: string } }>(
+    '/api/mail/deliveries',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['mail'],
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'string', pattern: '^(?:[1-9]\\d{0,2})$' },
+            before: { type: 'string', pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$' },
+          },
+          additionalProperties: false,
+        },
+        response: { 200: { type: 'object', properties: { deliveries: { type: 'array', items: deliverySchema } }, required: ['deliveries'] } },
+      },
+    },
+    async (request) => {
+      const limit = Math.min(200, Number(request.query.limit ?? 50));
+      return { deliveries: await listDeliveries(deps.db, { limit, before: request.query.before }) };
+    },
+  );
+
+  // The dev mailbox shows the reset links of every account: it answers only on the machine it
+  // runs on, and looks exactly like a missing route to anyone else.
+  const mailbox = (request: FastifyRequest): DevInbox => {
+    if (deps.devInbox === undefined || !isLoopbackPeer(request)) throw errors.notFound();
+    return deps.devInbox;
+  };
+  const idParams = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] } as const;
+
+  app.get(
+    '/api/dev/mailbox',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['dev'],
+        response: {
+          200: { type: 'object', properties: { messages: { type: 'array', items: { type: 'object', properties: messageSummary } } }, required: ['messages'] },
+          404: errorSchema,
+        },
+      },
+    },
+    async (request) => ({
+      messages: mailbox(request)
+        .list()
+        .map(({ id, at, from, to, subject }) => ({ id, at, from, to, subject })),
+    }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/dev/mailbox/:id',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['dev'],
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              message: { type: 'object', properties: { ...messageSummary, text: { type: 'string' }, html: { type: ['string', 'null'] } } },
+            },
+            required: ['message'],
+          },
+          404: errorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const message = mailbox(request).find(request.params.id);
+      if (message === undefined) throw errors.notFound();
+      return { message };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/dev/mailbox/:id/html',
+    {
+      config: { access: 'public' },
+      // Our own policy replaces the app's: the mail's inline styles may apply, nothing else may load or run.
+      helmet: { contentSecurityPolicy: false },
+      schema: { tags: ['dev'], params: idParams },
+    },
+    async (request, reply) => {
+      const message = mailbox(request).find(request.params.id);
+      if (message === undefined || message.html === null) throw errors.notFound();
+      return reply.header('content-security-policy', DEV_MAIL_HTML_CSP).type('text/html; charset=utf-8').send(message.html);
+    },
+  );
+}
+
+/** The TCP peer, not request.ip: X-Forwarded-For must not make a remote client look local. */
+function isLoopbackPeer(request: FastifyRequest): boolean {
+  const address = request.socket.remoteAddress ?? '';
+  return address === '::1' || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+}
+
+/** Whether each named secret resolves now; never a value. A store outage reads as "no", with its message. */
+async function checkSecrets(deps: AppDeps, settings: EmailSettings): Promise<SecretsReport> {
+  let secretsError: string | undefined;
+  const resolves = async (name: string): Promise<boolean> => {
+    if (!isValidSecretName(name)) return false;
+    try {
+      const value = await readWithTimeout(deps.secrets, name);
+      return value !== undefined && value.trim() !== '';
+    } catch (err) {
+      deps.logger.warn({ err, secretName: name }, 'email settings: reading a secret failed');
+      secretsError =
+        err instanceof SecretStoreUnavailableError ? err.message : `The ${deps.secrets.kind} secret store could not be read.`;
+      return false;
+    }
+  };
+  const email = await resolves(settings.emailSecretName);
+  const password = settings.passwordSecretName === null ? null : await resolves(settings.passwordSecretName);
+  return secretsError === undefined ? { secretsResolve: { email, password } } : { secretsResolve: { email, password }, secretsError };
+}
+
+function readWithTimeout(secrets: SecretStore, name: string): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    secrets.get(name),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new SecretStoreUnavailableError(`the ${secrets.kind} secret store did not answer within ${SECRET_CHECK_TIMEOUT_MS / 1000} s`)), SECRET_CHECK_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -66,7 +66,8 @@ export function smtpTransportOptions(input: TransportOptionsInput): SMTPPoolOpti
   const sendsPassword = credentials !== null && credentials.pass !== null;
   const t = input.timeoutsMs ?? { connect: 10_000, greeting: 10_000, socket: 30_000 };
   return {
-    host: settings.host,
+    // "[::1]" is how a user writes an IPv6 literal; sockets want it without brackets.
+    host: settings.host.replace(/^\[(.*)\]$/, '$1'),
     port: settings.port,
     secure: mode === 'implicit',
     // Opportunistic STARTTLS would fall back to plain text when the server does not offer it;
