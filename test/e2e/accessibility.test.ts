@@ -71,6 +71,11 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
     await page.goto('/no/such/page');
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
     await expectAccessible(page, 'Page not found');
+
+    // This app runs without a dev mailbox, so the page says it is off.
+    await page.goto('/dev/mailbox');
+    await page.getByText('The dev mailbox is off').waitFor();
+    await expectAccessible(page, 'Dev mailbox');
     await context.close();
   });
 
@@ -94,7 +99,7 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
     await context.close();
   });
 
-  it('finds no violations on the signed-in pages of an admin: home, users (with its dialogs) and change password', async () => {
+  it('finds no violations on the signed-in pages of an admin: home, users (with its dialogs), change password, settings (with an error and a test result), mail and audit', async () => {
     const { context, page } = await signedIn('root');
 
     await page.goto('/');
@@ -125,6 +130,27 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
     await page.goto('/change-password');
     await page.getByRole('heading', { name: 'Change your password' }).waitFor();
     await expectAccessible(page, 'Change password');
+
+    await page.goto('/settings');
+    await page.getByLabel('Host', { exact: true }).waitFor();
+    await expectAccessible(page, 'Settings');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Enter the SMTP host, such as smtp.gmail.com.').waitFor();
+    await expectAccessible(page, 'Settings');
+    // Nothing saved yet: the test fails at its first step, with the message, the hint and every step.
+    await page.getByLabel('To address', { exact: true }).fill('rita@example.com');
+    await page.getByRole('button', { name: 'Send test email' }).click();
+    await page.getByRole('alert').filter({ hasText: 'The test email was not sent.' }).waitFor();
+    await page.getByRole('region', { name: 'Steps' }).waitFor();
+    await expectAccessible(page, 'Settings');
+
+    await page.goto('/mail');
+    await page.getByText('No emails yet.').waitFor();
+    await expectAccessible(page, 'Mail deliveries');
+
+    await page.goto('/audit');
+    await page.getByRole('table').waitFor();
+    await expectAccessible(page, 'Audit log');
     await context.close();
   });
 
@@ -134,6 +160,9 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
     await page.getByRole('heading', { name: 'Welcome, Uma User' }).waitFor();
     await expectAccessible(page, 'Home');
     await page.goto('/users');
+    await page.getByRole('heading', { name: 'You do not have access' }).waitFor();
+    await expectAccessible(page, 'You do not have access');
+    await page.goto('/settings');
     await page.getByRole('heading', { name: 'You do not have access' }).waitFor();
     await expectAccessible(page, 'You do not have access');
     await context.close();
@@ -147,6 +176,10 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
       ['/', 'Welcome, Rita Root'],
       ['/users', 'Users'],
       ['/change-password', 'Change your password'],
+      ['/settings', 'Settings'],
+      ['/mail', 'Mail deliveries'],
+      ['/audit', 'Audit log'],
+      ['/dev/mailbox', 'Dev mailbox'],
     ] as const) {
       await page.goto(path);
       await page.getByRole('heading', { name: heading, level: 1 }).waitFor();

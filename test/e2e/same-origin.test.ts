@@ -28,6 +28,7 @@ describeInBrowser('what the pages load, in Chromium', () => {
       ['/forgot-password', 'Forgot your password?'],
       [`/reset-password#token=${'C'.repeat(43)}`, 'This link does not work'],
       ['/nowhere', 'Page not found'],
+      ['/dev/mailbox', 'Dev mailbox'],
     ] as const) {
       await page.goto(path);
       await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
@@ -40,6 +41,9 @@ describeInBrowser('what the pages load, in Chromium', () => {
     for (const [path, heading] of [
       ['/users', 'Users'],
       ['/change-password', 'Change your password'],
+      ['/settings', 'Settings'],
+      ['/mail', 'Mail deliveries'],
+      ['/audit', 'Audit log'],
       ['/', 'Welcome, Rita Root'],
     ] as const) {
       await page.goto(path);

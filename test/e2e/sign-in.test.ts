@@ -1,5 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
 import { OTHER_STRONG_PASSWORD, STRONG_PASSWORD, addUser } from '../helpers/app.js';
 import { becomesFocused, describeInBrowser, isFocused, launchBrowser, openPage, pathOf, startWebApp, type RunningApp } from '../helpers/browser.js';
 
@@ -7,8 +8,12 @@ describeInBrowser('sign-in, the forced password change and user administration i
   let app: RunningApp;
   let browser: Browser;
 
+  // The limiter's clock: real time plus what a test skips ahead (the growing per-login waits).
+  let skippedMs = 0;
+  const limiterClock = { now: () => new Date(Date.now() + skippedMs) };
+
   beforeAll(async () => {
-    [app, browser] = await Promise.all([startWebApp(), launchBrowser()]);
+    [app, browser] = await Promise.all([startWebApp({ deps: { limiter: createMemoryRateLimiter(limiterClock) } }), launchBrowser()]);
   });
   afterAll(async () => {
     await browser?.close();
@@ -187,11 +192,22 @@ describeInBrowser('sign-in, the forced password change and user administration i
   it('tells a throttled person how many seconds to wait', async () => {
     await addUser(app.ctx, { username: 'tess', name: 'Tess Throttled' });
     const { context, page } = await openPage(browser, app.baseUrl);
-    // Ten failures for one sign-in name within five minutes reach the per-account limit.
-    for (let i = 0; i < 10; i++) {
-      const res = await page.request.post('/api/auth/login', { data: { login: 'tess', password: `wrong guess ${i}` } });
-      expect(res.status()).toBe(401);
+    // Five failures in a row are free; after that each one doubles the wait (1 s, 2 s, 4 s …),
+    // answered with 429 and Retry-After. The limiter's clock skips each wait.
+    let failures = 0;
+    let throttled = 0;
+    while (failures < 14) {
+      const res = await page.request.post('/api/auth/login', { data: { login: 'tess', password: `wrong guess ${failures}` } });
+      if (res.status() === 429) {
+        throttled++;
+        skippedMs += Number(res.headers()['retry-after']) * 1000;
+      } else {
+        expect(res.status()).toBe(401);
+        failures++;
+      }
     }
+    expect(throttled).toBeGreaterThanOrEqual(8);
+    // After 14 failures the wait is 2^9 = 512 seconds.
     await page.goto('/login');
     await page.getByLabel('Email or username').fill('tess');
     await page.getByLabel('Password', { exact: true }).fill(STRONG_PASSWORD);
@@ -199,8 +215,8 @@ describeInBrowser('sign-in, the forced password change and user administration i
     const alert = page.getByRole('alert').filter({ hasText: 'Too many attempts.' });
     await alert.waitFor();
     const seconds = Number(/Wait (\d+) seconds? and try again\./.exec(await alert.innerText())?.[1]);
-    expect(seconds).toBeGreaterThan(200);
-    expect(seconds).toBeLessThanOrEqual(300);
+    expect(seconds).toBeGreaterThan(480);
+    expect(seconds).toBeLessThanOrEqual(512);
     await context.close();
   });
 

@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { describe } from 'vitest';
 import { systemClock } from '../../src/clock.js';
+import type { AppDeps } from '../../src/deps.js';
 import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import type { Mailer } from '../../src/mail/transport.js';
 import { makeTestApp, type TestContext } from './app.js';
 
 /** The Debian package's browser; playwright never downloads one here. */
@@ -63,11 +65,19 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
+export interface WebAppOptions {
+  /** e.g. `secrets` (a memory store holding the SMTP secrets) or `devInbox` */
+  deps?: Partial<AppDeps>;
+  /** what the outbox worker sends with (default: the in-memory mailer, `ctx.mailer`) */
+  mailer?: Mailer;
+  env?: Record<string, string>;
+}
+
 /**
  * The real app with the built web app, listening on an ephemeral loopback port. It uses the
  * real clock: the browser compares cookie expiry with real time.
  */
-export async function startWebApp(): Promise<RunningApp> {
+export async function startWebApp(options: WebAppOptions = {}): Promise<RunningApp> {
   if (!fs.existsSync(path.join(WEB_ROOT, 'index.html'))) {
     throw new Error(`${WEB_ROOT} has no index.html: run \`npm run build:web\` before the browser tests`);
   }
@@ -76,8 +86,9 @@ export async function startWebApp(): Promise<RunningApp> {
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
     const ctx = await makeTestApp({
-      env: { PUBLIC_URL: baseUrl },
-      deps: { clock: systemClock, limiter: createMemoryRateLimiter(systemClock), webRoot: WEB_ROOT },
+      env: { ...options.env, PUBLIC_URL: baseUrl },
+      deps: { clock: systemClock, limiter: createMemoryRateLimiter(systemClock), webRoot: WEB_ROOT, ...options.deps },
+      ...(options.mailer === undefined ? {} : { mailer: options.mailer }),
     });
     try {
       await ctx.app.listen({ host: '127.0.0.1', port });

@@ -83,6 +83,28 @@ describe('the web bundle', () => {
     expect(fs.readFileSync(path.join(WEB_ROOT, users!.file), 'utf8')).toContain('Add a user');
   });
 
+  it('puts each admin page and the dev mailbox in a lazily loaded chunk of its own', () => {
+    const manifest = readManifest();
+    const initial = initialFiles(manifest);
+    const initialJs = initial
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => fs.readFileSync(path.join(WEB_ROOT, f), 'utf8'))
+      .join('\n');
+    for (const [page, text] of [
+      ['settings', 'Send test email'],
+      ['mail', 'That is the oldest delivery.'],
+      ['audit', 'That is the oldest event.'],
+      ['dev-mailbox', 'The dev mailbox is off'],
+    ] as const) {
+      const chunk = Object.values(manifest).find((c) => c.src === `src/app/routes/${page}.tsx`);
+      expect(chunk, `a manifest chunk for src/app/routes/${page}.tsx`).toBeDefined();
+      expect(chunk!.isDynamicEntry, page).toBe(true);
+      expect(initial, page).not.toContain(chunk!.file);
+      expect(initialJs, page).not.toContain(text);
+      expect(fs.readFileSync(path.join(WEB_ROOT, chunk!.file), 'utf8'), page).toContain(text);
+    }
+  });
+
   it('has no inline script or style in index.html (the CSP allows neither)', () => {
     const html = fs.readFileSync(path.join(WEB_ROOT, 'index.html'), 'utf8');
     expect(html).toMatch(/<html lang="en">/);

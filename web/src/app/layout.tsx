@@ -53,9 +53,20 @@ function Header() {
                 Home
               </NavLink>
               {isAdmin(user) && (
-                <NavLink href="/users" current={location}>
-                  Users
-                </NavLink>
+                <>
+                  <NavLink href="/users" current={location}>
+                    Users
+                  </NavLink>
+                  <NavLink href="/settings" current={location}>
+                    Settings
+                  </NavLink>
+                  <NavLink href="/mail" current={location}>
+                    Mail
+                  </NavLink>
+                  <NavLink href="/audit" current={location}>
+                    Audit
+                  </NavLink>
+                </>
               )}
             </ul>
           </nav>

@@ -10,6 +10,11 @@ import { ResetPasswordRoute } from './routes/reset-password';
 
 // Admin pages are separate chunks: the pages a signed-out person sees stay small (DESIGN §3).
 const UsersRoute = lazyRoute(() => import('./routes/users'));
+const SettingsRoute = lazyRoute(() => import('./routes/settings'));
+const MailRoute = lazyRoute(() => import('./routes/mail'));
+const AuditRoute = lazyRoute(() => import('./routes/audit'));
+// Public (a signed-out person reads their reset email there), yet still its own chunk.
+const DevMailboxRoute = lazyRoute(() => import('./routes/dev-mailbox'));
 
 export function AppRouter() {
   return (
@@ -32,6 +37,24 @@ export function AppRouter() {
         <RequireSession admin>
           <UsersRoute />
         </RequireSession>
+      </Route>
+      <Route path="/settings">
+        <RequireSession admin>
+          <SettingsRoute />
+        </RequireSession>
+      </Route>
+      <Route path="/mail">
+        <RequireSession admin>
+          <MailRoute />
+        </RequireSession>
+      </Route>
+      <Route path="/audit">
+        <RequireSession admin>
+          <AuditRoute />
+        </RequireSession>
+      </Route>
+      <Route path="/dev/mailbox">
+        <DevMailboxRoute />
       </Route>
       <Route component={NotFoundRoute} />
     </Switch>

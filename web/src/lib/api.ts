@@ -14,6 +14,8 @@ export class ApiError extends Error {
     readonly reasons: readonly PasswordReason[] = [],
     /** from `Retry-After` on 429 and 503 */
     readonly retryAfterSeconds: number | undefined = undefined,
+    /** the whole JSON body, for refusals that carry more than the common fields (the email test's `stages`) */
+    readonly body: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
   }
@@ -82,7 +84,7 @@ function toApiError(response: Response, data: unknown): ApiError {
   const reasons: PasswordReason[] = Array.isArray(body.reasons)
     ? body.reasons.filter(isRecord).flatMap((r) => (typeof r.message === 'string' ? [{ code: String(r.code ?? ''), message: r.message }] : []))
     : [];
-  return new ApiError(response.status, code, message, fields, reasons, retryAfterSeconds);
+  return new ApiError(response.status, code, message, fields, reasons, retryAfterSeconds, body);
 }
 
 function parseRetryAfter(value: string | null): number | undefined {

@@ -1,9 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { FormAlert, Loading, PageHeader, StatusMessage } from '../../components/ui';
 import { getUsers } from '../../features/users/api/get-users';
+import { sendResetLink } from '../../features/users/api/send-reset-link';
 import { CreateUserForm } from '../../features/users/components/create-user-form';
 import { DeleteUserDialog } from '../../features/users/components/delete-user-dialog';
 import { EditUserDialog } from '../../features/users/components/edit-user-dialog';
+import { sendResetErrorMessage } from '../../features/users/components/user-errors';
 import { UsersTable } from '../../features/users/components/users-table';
 import { describeError } from '../../lib/api';
 import type { User } from '../../types/api';
@@ -18,6 +20,8 @@ export default function UsersRoute() {
   const [loadError, setLoadError] = useState('');
   const [open, setOpen] = useState<Open>(null);
   const [status, setStatus] = useState('');
+  const [actionError, setActionError] = useState('');
+  const [sendingResetTo, setSendingResetTo] = useState<string | null>(null);
   const me = state.user;
 
   useEffect(() => {
@@ -33,25 +37,44 @@ export default function UsersRoute() {
 
   if (me === null) return null;
 
+  async function sendReset(user: User): Promise<void> {
+    if (sendingResetTo !== null) return;
+    setStatus('');
+    setActionError('');
+    setSendingResetTo(user.id);
+    try {
+      await sendResetLink(user.id);
+      setStatus(`Reset link sent to ${user.email ?? user.name}. The Mail page shows its delivery.`);
+    } catch (error) {
+      setActionError(sendResetErrorMessage(error, user));
+    } finally {
+      setSendingResetTo(null);
+    }
+  }
+
   return (
     <>
       <PageHeader title="Users" />
       <StatusMessage tone="success">{status}</StatusMessage>
       <section class="card" aria-labelledby="users-heading">
         <h2 id="users-heading">All users</h2>
-        <FormAlert>{loadError}</FormAlert>
+        <FormAlert>{loadError || actionError}</FormAlert>
         {users === null ? (
           loadError === '' && <Loading label="Loading users…" />
         ) : (
           <UsersTable
             users={users}
             currentUserId={me.id}
+            sendingResetTo={sendingResetTo}
+            onSendReset={(user) => void sendReset(user)}
             onEdit={(user) => {
               setStatus('');
+              setActionError('');
               setOpen({ kind: 'edit', user });
             }}
             onDelete={(user) => {
               setStatus('');
+              setActionError('');
               setOpen({ kind: 'delete', user });
             }}
           />

@@ -12,6 +12,8 @@ interface FieldFrameProps {
   children: ComponentChildren;
   /** e.g. "Optional" after the label */
   labelNote?: string | undefined;
+  /** shown right under the input, above the error (live feedback) */
+  feedback?: ComponentChildren | undefined;
 }
 
 export function describedBy(id: string, hint: unknown, error: FieldError): string | undefined {
@@ -23,7 +25,7 @@ export function hasError(error: FieldError): boolean {
   return typeof error === 'string' ? error.length > 0 : Array.isArray(error) && error.length > 0;
 }
 
-function FieldFrame({ id, label, hint, error, labelNote, children }: FieldFrameProps) {
+function FieldFrame({ id, label, hint, error, labelNote, feedback, children }: FieldFrameProps) {
   return (
     <div class={hasError(error) ? 'field field-invalid' : 'field'}>
       <label for={id} class="field-label">
@@ -36,6 +38,7 @@ function FieldFrame({ id, label, hint, error, labelNote, children }: FieldFrameP
         </p>
       )}
       {children}
+      {feedback}
       <FieldErrorText id={`${id}-error`} error={error} />
     </div>
   );
@@ -95,14 +98,17 @@ export function TextField({ label, value, onValue, hint, error, labelNote, input
   );
 }
 
-export type PasswordFieldProps = Omit<TextFieldProps, 'type'>;
+export interface PasswordFieldProps extends Omit<TextFieldProps, 'type'> {
+  /** e.g. live length feedback, under the input */
+  feedback?: ComponentChildren;
+}
 
 /** A password input with a Show toggle (the accessible name says which password it reveals). */
-export function PasswordField({ label, value, onValue, hint, error, labelNote, inputRef, ...rest }: PasswordFieldProps) {
+export function PasswordField({ label, value, onValue, hint, error, labelNote, inputRef, feedback, ...rest }: PasswordFieldProps) {
   const id = useId();
   const [shown, setShown] = useState(false);
   return (
-    <FieldFrame id={id} label={label} hint={hint} error={error} labelNote={labelNote}>
+    <FieldFrame id={id} label={label} hint={hint} error={error} labelNote={labelNote} feedback={feedback}>
       <div class="password-input">
         <input
           {...rest}

@@ -4,3 +4,6 @@ export { Dialog } from './dialog';
 export { CheckboxField, PasswordField, SelectField, TextField, type FieldError } from './field';
 export { Loading } from './loading';
 export { PageHeader } from './page-header';
+export { PasswordLengthFeedback } from './password-length-feedback';
+export { LoadMore } from './load-more';
+export { TableScroll } from './table-scroll';

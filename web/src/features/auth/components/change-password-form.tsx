@@ -1,6 +1,7 @@
 import { useRef, useState } from 'preact/hooks';
-import { Button, FormAlert, PasswordField } from '../../../components/ui';
+import { Button, FormAlert, PasswordField, PasswordLengthFeedback } from '../../../components/ui';
 import { ApiError, describeError } from '../../../lib/api';
+import { usePasswordPolicy } from '../../../lib/password-policy';
 import { changePassword } from '../api/change-password';
 
 export interface ChangePasswordFormProps {
@@ -20,6 +21,7 @@ export function ChangePasswordForm({ onChanged }: ChangePasswordFormProps) {
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState('');
   const [pending, setPending] = useState(false);
+  const policy = usePasswordPolicy();
   const refs = {
     currentPassword: useRef<HTMLInputElement>(null),
     newPassword: useRef<HTMLInputElement>(null),
@@ -80,6 +82,7 @@ export function ChangePasswordForm({ onChanged }: ChangePasswordFormProps) {
         value={newPassword}
         onValue={setNewPassword}
         error={errors.newPassword}
+        feedback={<PasswordLengthFeedback password={newPassword} policy={policy} />}
         inputRef={refs.newPassword}
       />
       <PasswordField

@@ -6,13 +6,15 @@ import { requestPasswordReset } from '../api/request-password-reset';
 
 export interface ForgotPasswordFormProps {
   backToSignIn: ComponentChildren;
+  /** shown with the confirmation (the page adds the dev mailbox link when there is one) */
+  afterSent?: ComponentChildren;
 }
 
 /**
  * One confirmation for every address: the page never says whether an account exists
  * (the server answers every well-formed address the same way).
  */
-export function ForgotPasswordForm({ backToSignIn }: ForgotPasswordFormProps) {
+export function ForgotPasswordForm({ backToSignIn, afterSent }: ForgotPasswordFormProps) {
   const [email, setEmail] = useState('');
   const [error, setError] = useState('');
   const [formError, setFormError] = useState('');
@@ -57,6 +59,7 @@ export function ForgotPasswordForm({ backToSignIn }: ForgotPasswordFormProps) {
           </p>
         </StatusMessage>
         <p>The link works once and expires after a while. No email? Check the address and try again, or ask an administrator.</p>
+        {afterSent}
         <div class="form-actions">
           <Button
             variant="secondary"

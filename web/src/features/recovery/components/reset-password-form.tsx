@@ -1,6 +1,7 @@
 import { useRef, useState } from 'preact/hooks';
-import { Button, FormAlert, PasswordField } from '../../../components/ui';
+import { Button, FormAlert, PasswordField, PasswordLengthFeedback } from '../../../components/ui';
 import { ApiError, describeError } from '../../../lib/api';
+import { usePasswordPolicy } from '../../../lib/password-policy';
 import { resetPassword } from '../api/reset-password';
 
 export interface ResetPasswordFormProps {
@@ -21,6 +22,7 @@ export function ResetPasswordForm({ token, onTokenRejected, onReset }: ResetPass
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState('');
   const [pending, setPending] = useState(false);
+  const policy = usePasswordPolicy();
   const passwordRef = useRef<HTMLInputElement>(null);
   const confirmRef = useRef<HTMLInputElement>(null);
 
@@ -68,6 +70,7 @@ export function ResetPasswordForm({ token, onTokenRejected, onReset }: ResetPass
         value={password}
         onValue={setPassword}
         error={errors.password}
+        feedback={<PasswordLengthFeedback password={password} policy={policy} />}
         inputRef={passwordRef}
       />
       <PasswordField

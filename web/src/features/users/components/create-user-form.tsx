@@ -39,8 +39,12 @@ export function CreateUserForm({ onCreated }: CreateUserFormProps) {
     const found: UserFieldErrors = {};
     if (values.email.trim() === '' && values.username.trim() === '') found.email = 'Give an email, a username or both.';
     if (values.name.trim() === '') found.name = 'Enter the person’s name.';
+    if (values.password === '' && values.email.trim() === '' && values.username.trim() !== '') {
+      found.password = 'Give an initial password, or an email so they can set their own.';
+    }
     if (Object.keys(found).length > 0) return show(found);
 
+    const withoutPassword = values.password === '';
     setPending(true);
     show({});
     try {
@@ -52,7 +56,7 @@ export function CreateUserForm({ onCreated }: CreateUserFormProps) {
         password: values.password === '' ? null : values.password,
       });
       setValues(EMPTY);
-      setCreated(`Added ${user.name}.`);
+      setCreated(withoutPassword ? `Added ${user.name}. They will get an email to set their password.` : `Added ${user.name}.`);
       onCreated(user);
     } catch (error) {
       const placed = placeUserError(error);
@@ -98,7 +102,7 @@ export function CreateUserForm({ onCreated }: CreateUserFormProps) {
         label="Initial password"
         labelNote="optional"
         autocomplete="new-password"
-        hint="Leave empty to email the user a link to choose their own password (needs an email)."
+        hint="Leave empty when you give an email: they will get an email to set their password."
         value={values.password}
         onValue={set('password')}
         error={errors.password}

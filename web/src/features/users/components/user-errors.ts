@@ -36,3 +36,15 @@ export function placeUserError(error: unknown): { fields: UserFieldErrors; messa
 }
 
 export const FIELD_ORDER = FIELD_NAMES;
+
+/** Why "Send reset link" was refused, naming the user and what to do. */
+export function sendResetErrorMessage(error: unknown, user: { name: string }): string {
+  if (error instanceof ApiError && error.code === 'no_email') {
+    return `No reset link was sent: ${user.name} has no email address. Edit the user to add one, then send the link.`;
+  }
+  if (error instanceof ApiError && error.code === 'user_disabled') {
+    return `No reset link was sent: ${user.name} is disabled. Enable the account first, then send the link.`;
+  }
+  if (error instanceof ApiError && error.status === 404) return `No reset link was sent: ${user.name} no longer exists.`;
+  return describeError(error);
+}

@@ -6,9 +6,12 @@ export interface UsersTableProps {
   currentUserId: string;
   onEdit: (user: User) => void;
   onDelete: (user: User) => void;
+  onSendReset: (user: User) => void;
+  /** the user whose reset link is being sent */
+  sendingResetTo: string | null;
 }
 
-export function UsersTable({ users, currentUserId, onEdit, onDelete }: UsersTableProps) {
+export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset, sendingResetTo }: UsersTableProps) {
   return (
     <div class="table-scroll">
       <table class="table">
@@ -37,6 +40,15 @@ export function UsersTable({ users, currentUserId, onEdit, onDelete }: UsersTabl
               <td>{ROLE_LABELS[user.role]}</td>
               <td>{statusOf(user)}</td>
               <td class="table-actions">
+                <Button
+                  variant="secondary"
+                  aria-label={`Send reset link to ${user.name}`}
+                  pending={sendingResetTo === user.id}
+                  pendingLabel="Sending…"
+                  onClick={() => onSendReset(user)}
+                >
+                  Send reset link
+                </Button>
                 <Button variant="secondary" aria-label={`Edit ${user.name}`} onClick={() => onEdit(user)}>
                   Edit
                 </Button>

@@ -1,0 +1,43 @@
+import { ApiError, api } from '../../../lib/api';
+
+export type TestStageOutcome = 'ok' | 'failed' | 'skipped';
+
+/** One step of the staged check: settings, secrets, dns, connect, tls, auth, send. */
+export interface TestStage {
+  name: string;
+  outcome: TestStageOutcome;
+  detail: string;
+  ms: number;
+}
+
+export type TestEmailResult =
+  | { ok: true; stages: TestStage[] }
+  | { ok: false; error: string; message: string; hint: string; stages: TestStage[] };
+
+/**
+ * Checks the *saved* settings step by step and sends `to` a test message: 200 `{ok: true, stages}`,
+ * or 502 `{ok: false, error, message, hint, stages}` (returned here as a result, not thrown).
+ * Other refusals (400 with `fields.to`, 401, 403, network) throw ApiError.
+ */
+export async function sendTestEmail(to: string): Promise<TestEmailResult> {
+  try {
+    return await api.post<TestEmailResult>('/api/settings/email/test', { to });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 502 && error.body.ok === false && Array.isArray(error.body.stages)) {
+      return {
+        ok: false,
+        error: error.code,
+        message: error.message,
+        hint: typeof error.body.hint === 'string' ? error.body.hint : '',
+        stages: (error.body.stages as unknown[]).filter(isStage),
+      };
+    }
+    throw error;
+  }
+}
+
+function isStage(value: unknown): value is TestStage {
+  if (typeof value !== 'object' || value === null) return false;
+  const stage = value as Record<string, unknown>;
+  return typeof stage.name === 'string' && typeof stage.outcome === 'string' && typeof stage.detail === 'string';
+}

@@ -1,0 +1,32 @@
+export interface SecretStatusProps {
+  /** what the field holds now */
+  typed: string;
+  /** the name the server checked (the saved one) */
+  checked: string;
+  /** the server's answer for `checked`; null when no such secret is named */
+  resolves: boolean | null;
+}
+
+/** Whether the saved secret name resolves in the secret store right now. Never a value. */
+export function SecretStatus({ typed, checked, resolves }: SecretStatusProps) {
+  if (typed.trim() === '' && checked === '') return null;
+  // The answer is about the saved name; a name being edited has not been looked up yet.
+  if (typed.trim() !== checked || resolves === null) {
+    return <span class="secret-status">Save to check whether this secret exists.</span>;
+  }
+  return resolves ? (
+    <span class="secret-status secret-status-found">
+      <span aria-hidden="true">✓ </span>
+      <span>Found in the secret store</span>
+    </span>
+  ) : (
+    <span class="secret-status secret-status-missing">
+      <span aria-hidden="true">✗ </span>
+      <span>Not found in the secret store</span>
+    </span>
+  );
+}
+
+export function secretSentence(resolves: boolean): string {
+  return resolves ? 'found in the secret store' : 'not found in the secret store';
+}
