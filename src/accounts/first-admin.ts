@@ -3,6 +3,7 @@ import { checkPassword } from './policy.js';
 import { countUsers } from './users-repo.js';
 import { createUser } from './service.js';
 import { SecretStoreReadOnlyError } from '../secrets/store.js';
+import { auditLabel, recordAudit } from '../audit/audit.js';
 
 export const TEMP_ADMIN_SECRET = 'tempAdminPassword';
 
@@ -21,7 +22,8 @@ export async function ensureFirstAdmin(deps: Pick<AppDeps, 'db' | 'clock' | 'ran
     password = deps.random.bytes(bytes).toString('base64url');
   } while (checkPassword(password, deps.config.passwordMinLength, { username: 'admin' }).length > 0);
   try {
-    await createUser(deps, { email: null, username: 'admin', name: 'Administrator', role: 'system-admin', password }, { mustChangePassword: true });
+    const admin = await createUser(deps, { email: null, username: 'admin', name: 'Administrator', role: 'system-admin', password }, { mustChangePassword: true });
+    await recordAudit(deps.db, deps.clock, { type: 'admin_bootstrapped', target: auditLabel(admin), outcome: 'success' });
   } catch (err) {
     // Another instance starting at the same moment created it first.
     if ((err as { code?: string }).code === 'username_taken' || (await countUsers(deps.db)) > 0) return { created: false };

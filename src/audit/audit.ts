@@ -4,7 +4,6 @@ import type { Db } from '../db/index.js';
 export type AuditType =
   | 'login_succeeded'
   | 'login_failed'
-  | 'logout'
   | 'password_changed'
   | 'user_created'
   | 'user_updated'
@@ -16,7 +15,8 @@ export type AuditType =
   | 'reset_completed'
   | 'reset_refused'
   | 'admin_reset_sent'
-  | 'settings_changed';
+  | 'settings_changed'
+  | 'email_test_sent';
 
 export interface AuditActor {
   id: string | null;

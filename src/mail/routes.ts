@@ -162,11 +162,11 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, to });
       // The test sends mail under the organisation's name with the stored credentials: it belongs in the trail.
       await audit({
-        type: 'settings_changed',
+        type: 'email_test_sent',
         actor: actorOf(request),
         ip: request.ip,
         outcome: result.ok ? 'success' : 'failure',
-        detail: { settings: 'email', test: result.ok ? 'ok' : result.error, to: maskEmail(to) },
+        detail: { result: result.ok ? 'ok' : result.error, to: maskEmail(to) },
       });
       if (result.ok) return result;
       return reply.code(502).send(result);

@@ -95,7 +95,7 @@ describe.skipIf(!ca)('POST /api/settings/email/test against real SMTP servers', 
     await save(undefined);
     await test('someone@example.com');
     const events = (await ctx.app.inject({ method: 'GET', url: '/api/audit?limit=1', headers: { cookie: admin } })).json().events;
-    expect(events[0]).toMatchObject({ type: 'settings_changed', outcome: 'failure', actor: { label: 'root' }, detail: { settings: 'email', test: 'not_configured', to: 'so***@example.com' } });
+    expect(events[0]).toMatchObject({ type: 'email_test_sent', outcome: 'failure', actor: { label: 'root' }, detail: { result: 'not_configured', to: 'so***@example.com' } });
   });
 });
 

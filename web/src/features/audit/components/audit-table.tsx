@@ -19,6 +19,7 @@ const TYPE_LABELS: Record<string, string> = {
   reset_refused: 'Reset refused',
   admin_reset_sent: 'Reset link sent by an admin',
   settings_changed: 'Settings changed',
+  email_test_sent: 'Test email sent',
 };
 
 export function AuditTable({ events }: { events: readonly AuditEvent[] }) {
