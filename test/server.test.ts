@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, startServer, tempDataDir, type RunningServer } from './helpers/cli.js';
+import { assertBuilt, runCli, startServer, tempDataDir, type RunningServer } from './helpers/cli.js';
+import { startTestSmtpServer, type TestSmtpServer } from './helpers/smtp.js';
+import { findTrustedTestCa } from './helpers/tls.js';
 
 // The built server, started exactly as `npm start` starts it, driven over real HTTP.
 describe('the built server (npm start)', () => {
@@ -66,5 +68,69 @@ describe('the built server (npm start)', () => {
     const missing = await fetch(`${server.url}/api/nope`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: 'not_found', message: 'Not found.' });
+  });
+});
+
+const ca = await findTrustedTestCa();
+
+// DESIGN §1 on the built server: the dev mailbox out of the box, then real SMTP configured the
+// documented way (secrets in the local store via the CLI, the Settings API as an admin).
+describe('the built server delivers recovery mail', () => {
+  let dataDir: string;
+  let server: RunningServer;
+  let smtp: TestSmtpServer;
+  beforeAll(async () => {
+    assertBuilt();
+    if (ca === undefined) throw new Error('the test CA is not trusted: test/global-setup.ts must run');
+    dataDir = tempDataDir();
+    smtp = await startTestSmtpServer({ ca, credentials: { user: 'ops@example.com', pass: 'relay pass 42' } });
+    const env = { DATA_DIR: dataDir, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '' };
+    expect((await runCli(['users', 'create', '--username', 'boss', '--name', 'Boss', '--role', 'system-admin'], { env, input: 'chief passphrase for tests' })).code).toBe(0);
+    expect((await runCli(['users', 'create', '--email', 'worker@example.com', '--name', 'Worker', '--role', 'user'], { env, input: 'employee passphrase for tests' })).code).toBe(0);
+    expect((await runCli(['secrets', 'set', 'smtp-sender'], { env, input: 'ops@example.com\n' })).code).toBe(0);
+    expect((await runCli(['secrets', 'set', 'smtp-password'], { env, input: 'relay pass 42\n' })).code).toBe(0);
+    server = await startServer(env);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await smtp?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const call = (method: string, path: string, body?: unknown, cookie?: string) =>
+    fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(cookie ? { cookie } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const linkToken = (text: string): string => /reset-password#token=([A-Za-z0-9_-]{43})/.exec(text)![1]!;
+  async function resetWith(token: string, password: string): Promise<void> {
+    expect((await call('POST', '/api/auth/reset-password/verify', { token })).status).toBe(200);
+    expect((await call('POST', '/api/auth/reset-password', { token, password, confirmPassword: password })).status).toBe(204);
+    expect((await call('POST', '/api/auth/login', { login: 'worker@example.com', password })).status).toBe(200);
+  }
+
+  it('first through the dev mailbox, then through an SMTP server that requires STARTTLS and AUTH', async () => {
+    expect((await call('POST', '/api/auth/forgot-password', { email: 'WORKER@example.com' })).status).toBe(202);
+    let listed: { id: string; subject: string }[] = [];
+    for (let i = 0; i < 100 && listed.length === 0; i++) {
+      listed = (await (await call('GET', '/api/dev/mailbox')).json()).messages;
+      if (listed.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(listed[0]!.subject).toBe('Reset your password');
+    const message = (await (await call('GET', `/api/dev/mailbox/${listed[0]!.id}`)).json()).message;
+    await resetWith(linkToken(message.text), 'first new passphrase here');
+
+    const login = await call('POST', '/api/auth/login', { login: 'boss', password: 'chief passphrase for tests' });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const saved = await call('PUT', '/api/settings/email', { host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true }, cookie);
+    expect(saved.status).toBe(200);
+    expect((await saved.json()).secretsResolve).toEqual({ email: true, password: true });
+
+    const before = smtp.messages.length;
+    expect((await call('POST', '/api/auth/forgot-password', { email: 'worker@example.com' })).status).toBe(202);
+    const [mail] = (await smtp.waitForMessages(before + 1)).slice(before);
+    expect(mail!.from?.text).toBe('ops@example.com');
+    await resetWith(linkToken(mail!.text ?? ''), 'second new passphrase here');
   });
 });
