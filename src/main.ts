@@ -8,6 +8,8 @@ import { createRuntime } from './runtime.js';
 import { migrateToLatest } from './db/index.js';
 import { ensureFirstAdmin } from './accounts/first-admin.js';
 import { deleteExpiredSessions } from './accounts/sessions.js';
+import { deleteOldDeliveries } from './mail/outbox.js';
+import { deleteExpiredResetTokens } from './recovery/tokens.js';
 import { createUser, setPassword } from './accounts/service.js';
 import { findUserByLogin } from './accounts/users-repo.js';
 import { parseEmail, parseUsername } from './accounts/identifiers.js';
@@ -109,8 +111,12 @@ async function serve(args: string[]): Promise<void> {
   }
 
   runtime.mail.worker.start();
+  // Hourly housekeeping: expired sessions and tokens, deliveries older than 30 days.
   const sweep = setInterval(() => {
-    deleteExpiredSessions(deps.db, deps.clock.now().getTime()).catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
+    const nowMs = deps.clock.now().getTime();
+    Promise.all([deleteExpiredSessions(deps.db, nowMs), deleteExpiredResetTokens(deps.db, nowMs), deleteOldDeliveries(deps.db, nowMs)]).catch((err: unknown) =>
+      logger.warn({ err }, 'housekeeping failed'),
+    );
   }, 3_600_000);
   sweep.unref();
 

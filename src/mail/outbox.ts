@@ -50,6 +50,17 @@ export async function enqueueDelivery(db: Db, random: Random, d: NewDelivery): P
   return id;
 }
 
+/** How long finished deliveries stay visible to admins. */
+export const KEEP_FINISHED_DELIVERIES_DAYS = 30;
+
+export async function deleteOldDeliveries(db: Db, nowMs: number): Promise<void> {
+  await db
+    .deleteFrom('mail_outbox')
+    .where('status', 'in', ['sent', 'failed', 'expired'])
+    .where('requested_at', '<', nowMs - KEEP_FINISHED_DELIVERIES_DAYS * 86_400_000)
+    .execute();
+}
+
 export interface Delivery {
   id: string;
   at: string;

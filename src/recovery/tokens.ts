@@ -107,3 +107,7 @@ export async function consumeResetToken(trx: Db, tokenHash: string, nowMs: numbe
 export async function deleteUserTokens(db: Db, userId: string): Promise<void> {
   await db.deleteFrom('reset_tokens').where('user_id', '=', userId).execute();
 }
+
+export async function deleteExpiredResetTokens(db: Db, nowMs: number): Promise<void> {
+  await db.deleteFrom('reset_tokens').where('expires_at', '<', nowMs).execute();
+}

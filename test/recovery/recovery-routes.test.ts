@@ -278,3 +278,26 @@ describe('admin-initiated links', () => {
     await signIn(ctx, 'new@example.com', NEW_PASSWORD);
   });
 });
+
+describe('housekeeping', () => {
+  it('deletes finished deliveries after 30 days and expired tokens, keeping everything still live', async () => {
+    const { deleteOldDeliveries } = await import('../../src/mail/outbox.js');
+    const { deleteExpiredResetTokens } = await import('../../src/recovery/tokens.js');
+    await addUser(ctx, { email: 'jane@example.com' });
+    await addUser(ctx, { email: 'joe@example.com' });
+    const token = await requestToken('jane@example.com');
+    ctx.mailer.fail = new MailSendError('451 later', true, 'rejected');
+    await forgot('joe@example.com');
+    await ctx.outbox.drain();
+    const now = () => ctx.clock.now().getTime();
+    await deleteExpiredResetTokens(ctx.db, now());
+    expect((await verify(token)).statusCode).toBe(200);
+    ctx.clock.advanceSeconds(3601);
+    await deleteExpiredResetTokens(ctx.db, now());
+    expect(await ctx.db.selectFrom('reset_tokens').selectAll().execute()).toHaveLength(0);
+    ctx.clock.advanceSeconds(30 * 86_400);
+    await deleteOldDeliveries(ctx.db, now());
+    const left = await ctx.db.selectFrom('mail_outbox').select('status').execute();
+    expect(left.map((r) => r.status)).toEqual(['retrying']);
+  });
+});
