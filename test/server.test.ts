@@ -130,7 +130,7 @@ describe('the built server delivers recovery mail', () => {
     const before = smtp.messages.length;
     expect((await call('POST', '/api/auth/forgot-password', { email: 'worker@example.com' })).status).toBe(202);
     const [mail] = (await smtp.waitForMessages(before + 1)).slice(before);
-    expect(mail!.from?.text).toBe('ops@example.com');
+    expect(mail!.from?.value[0]).toEqual({ name: 'Gatehouse', address: 'ops@example.com' });
     await resetWith(linkToken(mail!.text ?? ''), 'second new passphrase here');
   });
 });

@@ -8,7 +8,7 @@ import { parseEmail } from '../accounts/identifiers.js';
 import { envVariableForSecret } from '../secrets/env.js';
 import type { SecretStore } from '../secrets/store.js';
 import { type EmailSettings, type TlsMode, isLoopbackHost, tlsModeOf, validateEmailSettings } from './settings.js';
-import { smtpTransportOptions, type SmtpCredentials } from './transport.js';
+import { credentialForms, scrub, smtpTransportOptions, type SmtpCredentials } from './transport.js';
 
 /*
  * The staged email check behind the Settings page's "Send test email" and `gatehouse mail test`.
@@ -86,8 +86,8 @@ export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResul
   const stages: DiagnoseStage[] = [];
   // What a server says after AUTH is shown with the password (and its base64) blanked out, in
   // case it echoes them; our own text never holds the password.
-  const redact: string[] = [];
-  const hide = (text: string): string => redact.reduce((t, secret) => t.split(secret).join('[redacted]'), text);
+  let redact: string[] = [];
+  const hide = (text: string): string => scrub(text, redact);
   const cleanup: (() => void)[] = [];
 
   async function stage<T>(name: DiagnoseStageName, fn: () => Promise<[T, string]>): Promise<T> {
@@ -133,10 +133,9 @@ export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResul
       let pass: string | null = null;
       if (settings.passwordSecretName !== null) {
         pass = await readSecret(input.secrets, settings.passwordSecretName, 'the password');
-        redact.push(pass, Buffer.from(pass).toString('base64'));
-        redact.sort((a, b) => b.length - a.length);
       }
       const creds: SmtpCredentials = { from, user: from, pass };
+      redact = credentialForms(creds);
       const passDetail = settings.passwordSecretName === null ? 'no password (a relay without AUTH)' : `password from secret "${settings.passwordSecretName}"`;
       return [creds, `sender ${from}; ${passDetail}`];
     });

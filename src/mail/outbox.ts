@@ -271,8 +271,12 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       await loop;
     },
     wake() {
-      if (wakeUp) wakeUp();
-      else woken = true;
+      // After the current request has answered: with SQLite the worker's first claim would
+      // otherwise run before the response leaves, and the time it takes would depend on the account.
+      setImmediate(() => {
+        if (wakeUp) wakeUp();
+        else woken = true;
+      });
     },
     async drain() {
       let total = 0;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import nodemailer, { type SMTPPoolOptions, type Transporter } from 'nodemailer';
 import type { SecretStore } from '../secrets/store.js';
+import { parseEmail } from '../accounts/identifiers.js';
 import { type EmailSettings, isLoopbackHost, tlsModeOf } from './settings.js';
 
 export interface OutgoingMessage {
@@ -33,6 +34,9 @@ export class MailNotConfiguredError extends MailSendError {
   }
 }
 
+/** The display name on every email; the address is the email secret's. */
+export const SENDER_NAME = 'Gatehouse';
+
 export interface SmtpCredentials {
   from: string;
   user: string;
@@ -41,15 +45,34 @@ export interface SmtpCredentials {
 
 /** Reads the sender address and password named by the settings; a missing secret is a configuration error. */
 export async function resolveCredentials(settings: EmailSettings, secrets: SecretStore): Promise<SmtpCredentials> {
-  const from = await secrets.get(settings.emailSecretName);
-  if (from === undefined || from.trim() === '') throw new MailNotConfiguredError(`secret "${settings.emailSecretName}" was not found`);
+  const value = await secrets.get(settings.emailSecretName);
+  if (value === undefined || value.trim() === '') throw new MailNotConfiguredError(`secret "${settings.emailSecretName}" was not found`);
+  // Never echoed: a value that is not an address may be a password pasted into the wrong secret.
+  const from = parseEmail(value);
+  if (from === null) throw new MailNotConfiguredError(`secret "${settings.emailSecretName}" does not hold one email address`);
   let pass: string | null = null;
   if (settings.passwordSecretName !== null) {
-    const value = await secrets.get(settings.passwordSecretName);
-    if (value === undefined) throw new MailNotConfiguredError(`secret "${settings.passwordSecretName}" was not found`);
-    pass = value;
+    const secret = await secrets.get(settings.passwordSecretName);
+    if (secret === undefined) throw new MailNotConfiguredError(`secret "${settings.passwordSecretName}" was not found`);
+    pass = secret;
   }
-  return { from: from.trim(), user: from.trim(), pass };
+  return { from, user: from, pass };
+}
+
+/**
+ * Every form in which the password could come back in a server's reply (as is, base64, and the
+ * base64 of an AUTH PLAIN exchange), longest first, so a reply can be scrubbed before it is
+ * stored or shown.
+ */
+export function credentialForms(credentials: SmtpCredentials): string[] {
+  if (credentials.pass === null || credentials.pass === '') return [];
+  const { user, pass } = credentials;
+  const forms = [pass, Buffer.from(pass).toString('base64'), Buffer.from(`\0${user}\0${pass}`).toString('base64'), Buffer.from(`${user}\0${user}\0${pass}`).toString('base64')];
+  return forms.sort((a, b) => b.length - a.length);
+}
+
+export function scrub(text: string, forms: string[]): string {
+  return forms.reduce((t, secret) => t.split(secret).join('[redacted]'), text);
 }
 
 export interface TransportOptionsInput {
@@ -125,9 +148,11 @@ export function createSmtpMailer(loadSettings: () => Promise<EmailSettings | und
         current = { key, transporter: nodemailer.createTransport(smtpTransportOptions({ settings, credentials, pool: true })), from: credentials.from };
       }
       try {
-        await current.transporter.sendMail({ from: current.from, ...message });
+        await current.transporter.sendMail({ from: { name: SENDER_NAME, address: current.from }, ...message });
       } catch (err) {
-        throw classifySendError(err);
+        // A provider's reply is stored as the delivery's last error: it must not carry the password.
+        const failure = classifySendError(err);
+        throw new MailSendError(scrub(failure.message, credentialForms(credentials)), failure.transient, failure.code);
       }
     },
     close() {

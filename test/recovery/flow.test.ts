@@ -26,7 +26,7 @@ if (ca === undefined) {
 }
 
 const NEW_PASSWORD = 'a completely new passphrase';
-const SECRETS = { 'smtp-sender': 'Gatehouse <sender@example.com>', 'smtp-password': 'smtp-pass' };
+const SECRETS = { 'smtp-sender': 'sender@example.com', 'smtp-password': 'smtp-pass' };
 
 interface Harness {
   ctx: TestContext;
@@ -39,7 +39,7 @@ interface Harness {
 
 async function startHarness(makeDb: () => Promise<{ db: Db; drop(): Promise<void> }>): Promise<Harness> {
   const { db, drop } = await makeDb();
-  const smtp = await startTestSmtpServer({ ca: ca!, credentials: { user: 'Gatehouse <sender@example.com>', pass: 'smtp-pass' } });
+  const smtp = await startTestSmtpServer({ ca: ca!, credentials: { user: 'sender@example.com', pass: 'smtp-pass' } });
   const secrets = createMemorySecretStore(SECRETS);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -182,7 +182,7 @@ for (const [dialect, makeDb, suite] of dialects) {
       expect(copy.outbox.every((r) => r.last_error !== null && r.attempts >= 1)).toBe(true);
       expect(JSON.stringify(copy)).not.toMatch(/[A-Za-z0-9_-]{43}/);
 
-      h.smtp = await startTestSmtpServer({ ca: ca!, port, credentials: { user: 'Gatehouse <sender@example.com>', pass: 'smtp-pass' } });
+      h.smtp = await startTestSmtpServer({ ca: ca!, port, credentials: { user: 'sender@example.com', pass: 'smtp-pass' } });
       const upAt = performance.now();
       await h.smtp.waitForMessages(emails.length, 30_000);
       const deliveredAt = performance.now();
