@@ -53,7 +53,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Load shedding: when the event loop lags this far behind, answer 503 at once instead of queueing more work.
   await app.register(underPressure, {
     maxEventLoopDelay: deps.loadShedding?.maxEventLoopDelayMs ?? 1000,
-    sampleInterval: deps.loadShedding?.sampleIntervalMs ?? 100,
+    // A window with no reading counts as infinite delay: sampling as often as the limit means only
+    // a loop blocked for the whole limit sheds load, not one 100 ms turn.
+    sampleInterval: deps.loadShedding?.sampleIntervalMs ?? 1000,
     pressureHandler: (_request, reply) => {
       reply.header('retry-after', '5');
       sendError(reply, new HttpError(503, 'overloaded', 'The server is busy. Try again in a few seconds.'));

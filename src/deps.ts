@@ -22,7 +22,7 @@ export interface AppDeps {
   readonly outbox: { wake(): void };
   /** the embedded dev mailbox, when it runs (never in production) */
   readonly devInbox?: DevInbox | undefined;
-  /** when to shed load with 503 overloaded (defaults: 1000 ms event-loop delay, sampled every 100 ms) */
+  /** when to shed load with 503 overloaded (defaults: 1000 ms event-loop delay, sampled every 1000 ms) */
   readonly loadShedding?: { maxEventLoopDelayMs: number; sampleIntervalMs: number } | undefined;
   /** the built single-page app (index.html and assets); undefined serves the API alone */
   readonly webRoot?: string | undefined;

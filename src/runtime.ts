@@ -10,7 +10,6 @@ import { createArgon2Hasher } from './accounts/passwords.js';
 import { createSecretStore } from './secrets/index.js';
 import { createMemoryRateLimiter } from './http/rate-limiter.js';
 import { createMailRuntime, type MailRuntime } from './mail/index.js';
-import { recoveryHandlers } from './recovery/service.js';
 
 /** The built single-page app sits beside the compiled server: dist/web next to dist/*.js. */
 export const DEFAULT_WEB_ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'web');
@@ -40,7 +39,7 @@ export async function createRuntime(
   });
   const base = { config, db, clock: systemClock, random: cryptoRandom, secrets, logger };
   // A one-off command never runs the dev mailbox: only the server receives and shows its mail.
-  const mail = await createMailRuntime({ ...base, handlers: recoveryHandlers(base), devInbox: options.role === 'server' });
+  const mail = await createMailRuntime({ config, logger, clock: systemClock, random: cryptoRandom, env, role: options.role });
   // ioredis costs about 12 MB of memory: loaded only when REDIS_URL asks for it.
   const redisLimiter =
     config.redisUrl === undefined

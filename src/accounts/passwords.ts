@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 
 export interface PasswordHasher {
@@ -14,16 +15,36 @@ export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
-export function createArgon2Hasher(): PasswordHasher {
+/**
+ * At most one hash per core at a time: libuv would run four at once on two cores, each then
+ * costing 40% more CPU, and sign-in throughput is the hash rate.
+ */
+export function createArgon2Hasher(options: { concurrency?: number } = {}): PasswordHasher {
+  const limit = limitConcurrency(options.concurrency ?? Math.max(1, availableParallelism()));
   return {
-    hash: (password) => hash(normalizePassword(password), ARGON2ID),
+    hash: (password) => limit(() => hash(normalizePassword(password), ARGON2ID)),
     async verify(passwordHash, password) {
       try {
-        return await verify(passwordHash, normalizePassword(password));
+        return await limit(() => verify(passwordHash, normalizePassword(password)));
       } catch {
         return false;
       }
     },
+  };
+}
+
+function limitConcurrency(max: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
   };
 }
 

@@ -1,11 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
-import nodemailer from 'nodemailer';
 import type { Clock } from '../clock.js';
 import type { Random } from '../random.js';
-import type { Mailer } from './transport.js';
-import { classifySendError } from './transport.js';
+import { createLoopbackMailer, DEV_INBOX_FROM, type Mailer } from './transport.js';
 
 export interface CapturedMessage {
   id: string;
@@ -27,7 +25,6 @@ export interface DevInbox {
 }
 
 const KEEP_MESSAGES = 200;
-export const DEV_INBOX_FROM = 'Gatehouse <no-reply@gatehouse.localhost>';
 
 /**
  * An SMTP server on 127.0.0.1 that keeps the last messages in memory, so a new install completes
@@ -66,23 +63,15 @@ export async function startDevInbox(deps: { clock: Clock; random: Random }): Pro
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const port = (server.server.address() as AddressInfo).port;
-  const transporter = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true });
+  const mailer = createLoopbackMailer(port, DEV_INBOX_FROM);
   return {
     port,
-    mailer: {
-      async send(message) {
-        try {
-          await transporter.sendMail({ from: DEV_INBOX_FROM, ...message });
-        } catch (err) {
-          throw classifySendError(err);
-        }
-      },
-    },
+    mailer,
     list: () => messages.slice(),
     find: (id) => messages.find((m) => m.id === id),
     close: () =>
       new Promise<void>((resolve) => {
-        transporter.close();
+        mailer.close();
         server.close(() => resolve());
       }),
   };

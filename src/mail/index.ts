@@ -1,17 +1,24 @@
+import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/index.js';
 import type { Random } from '../random.js';
 import type { SecretStore } from '../secrets/store.js';
-import type { DeliveryKind } from '../db/schema.js';
 import type { DevInbox } from './dev-inbox.js';
-import { createOutboxWorker, type DeliveryHandler, type OutboxWorker, type OutboxWorkerOptions } from './outbox.js';
 import { findEmailSettings } from './settings.js';
 import { createSmtpMailer, MailNotConfiguredError, type Mailer } from './transport.js';
 
+/** What the server holds of the delivery worker, wherever it runs. */
+export interface OutboxControl {
+  start(): void;
+  stop(): Promise<void>;
+  /** a row was queued: look now rather than at the next poll */
+  wake(): void;
+}
+
 export interface MailRuntime {
-  worker: OutboxWorker;
+  worker: OutboxControl;
   devInbox: DevInbox | undefined;
   close(): Promise<void>;
 }
@@ -25,33 +32,87 @@ export function devInboxWanted(config: Config): boolean {
  * Chooses the sender for each message: the dev mailbox when forced on, else SMTP once email
  * settings are saved, else the dev mailbox while it runs, else nothing (the delivery retries).
  */
+export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; devInboxMailer: Mailer | undefined }): {
+  mailer: () => Promise<Mailer>;
+  close(): void;
+} {
+  const smtp = createSmtpMailer(() => findEmailSettings(o.db), o.secrets);
+  return {
+    async mailer() {
+      if (o.devInboxMailer !== undefined && o.config.mailDevInbox === true) return o.devInboxMailer;
+      if ((await findEmailSettings(o.db)) !== undefined) return smtp;
+      if (o.devInboxMailer !== undefined) return o.devInboxMailer;
+      throw new MailNotConfiguredError('email settings are not saved');
+    },
+    close: () => smtp.close(),
+  };
+}
+
+export interface OutboxThreadData {
+  /** the environment the server's Config was loaded from; the thread loads the same Config */
+  env: Record<string, string | undefined>;
+  devInboxPort: number | undefined;
+}
+
+/**
+ * Runs the delivery worker in a thread of its own, with its own database connection: looking an
+ * account up, minting its token and talking SMTP never run on the event loop that answers
+ * requests, so no request's timing depends on the work another request caused.
+ */
+export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; entry?: URL }): OutboxControl {
+  const entry = o.entry ?? new URL('./outbox-thread.js', import.meta.url);
+  let thread: Worker | undefined;
+  let stopping = false;
+  const spawn = (): void => {
+    const t = new Worker(entry, { workerData: data });
+    thread = t;
+    t.on('error', (err) => o.logger.error({ err }, 'outbox thread failed'));
+    t.on('exit', (code) => {
+      if (stopping || thread !== t) return;
+      o.logger.error({ code }, 'outbox thread exited; restarting in 1 s');
+      // A queued row is durable: a restarted thread picks it up, including one left mid-send.
+      setTimeout(() => {
+        if (!stopping) spawn();
+      }, 1000).unref();
+    });
+  };
+  return {
+    start() {
+      if (thread === undefined) spawn();
+    },
+    wake() {
+      thread?.postMessage('wake');
+    },
+    async stop() {
+      stopping = true;
+      const t = thread;
+      if (t === undefined) return;
+      const exited = new Promise<void>((resolve) => t.once('exit', () => resolve()));
+      t.postMessage('stop');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await t.terminate();
+    },
+  };
+}
+
 export async function createMailRuntime(o: {
-  db: Db;
-  clock: Clock;
-  random: Random;
-  secrets: SecretStore;
   config: Config;
   logger: Logger;
-  handlers: Record<DeliveryKind, DeliveryHandler>;
-  worker?: Partial<OutboxWorkerOptions>;
-  devInbox: boolean;
+  clock: Clock;
+  random: Random;
+  env: Record<string, string | undefined>;
+  /** only the server runs the dev mailbox and the worker; a one-off command never starts them */
+  role: 'server' | 'command';
 }): Promise<MailRuntime> {
   // smtp-server and mailparser are loaded only when the dev mailbox runs (never in production).
-  const devInbox = o.devInbox && devInboxWanted(o.config) ? await (await import('./dev-inbox.js')).startDevInbox({ clock: o.clock, random: o.random }) : undefined;
-  const smtp = createSmtpMailer(() => findEmailSettings(o.db), o.secrets);
-  const mailer = async (): Promise<Mailer> => {
-    if (devInbox !== undefined && o.config.mailDevInbox === true) return devInbox.mailer;
-    if ((await findEmailSettings(o.db)) !== undefined) return smtp;
-    if (devInbox !== undefined) return devInbox.mailer;
-    throw new MailNotConfiguredError('email settings are not saved');
-  };
-  const worker = createOutboxWorker({ db: o.db, clock: o.clock, logger: o.logger, mailer, handlers: o.handlers, ...o.worker });
+  const devInbox =
+    o.role === 'server' && devInboxWanted(o.config) ? await (await import('./dev-inbox.js')).startDevInbox({ clock: o.clock, random: o.random }) : undefined;
+  const worker = startOutboxThread({ env: { ...o.env }, devInboxPort: devInbox?.port }, { logger: o.logger });
   return {
     worker,
     devInbox,
     async close() {
       await worker.stop();
-      smtp.close();
       await devInbox?.close();
     },
   };

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
@@ -121,6 +122,8 @@ export interface OutboxWorkerOptions {
   maxBackoffMs?: number;
   leaseMs?: number;
   batchSize?: number;
+  /** deliveries being sent at once by start()'s loop */
+  concurrency?: number;
   pollIntervalMs?: number;
 }
 
@@ -138,15 +141,14 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const maxBackoffMs = o.maxBackoffMs ?? 30 * 60_000;
   const leaseMs = o.leaseMs ?? 120_000;
   const batchSize = o.batchSize ?? 20;
+  const concurrency = o.concurrency ?? 10;
   const pollIntervalMs = o.pollIntervalMs ?? 1000;
   const postgres = dialectOf(o.db) === 'postgres';
 
   let running = false;
   let loop: Promise<void> | undefined;
-  let wakeUp: (() => void) | undefined;
-  let woken = false;
 
-  async function claim(): Promise<DeliveryRow[]> {
+  async function claim(limit: number): Promise<DeliveryRow[]> {
     const nowMs = o.clock.now().getTime();
     return o.db
       .updateTable('mail_outbox')
@@ -163,7 +165,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
             ]),
           )
           .orderBy('next_attempt_at')
-          .limit(batchSize);
+          .limit(limit);
         // Several instances claim at once without ever taking the same row.
         if (postgres) sub = sub.forUpdate().skipLocked();
         return sub;
@@ -230,33 +232,61 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   }
 
   async function runOnce(): Promise<number> {
-    const rows = await claim();
+    const rows = await claim(batchSize);
     await Promise.all(rows.map((row) => processRow(row)));
     return rows.length;
   }
 
+  // Rows are sent continuously, up to `concurrency` at once: a slow send holds one slot, not a batch.
+  const inFlight = new Set<Promise<void>>();
+  let signal: (() => void) | undefined;
+  let signalled = false;
+  const notify = (): void => {
+    if (signal) signal();
+    else signalled = true;
+  };
+  const waitForSignal = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (signalled) {
+        signalled = false;
+        return resolve();
+      }
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        signal = undefined;
+        resolve();
+      }
+      signal = done;
+    });
+
   async function run(): Promise<void> {
     while (running) {
-      let processed = 0;
-      try {
-        processed = await runOnce();
-      } catch (err) {
-        o.logger.warn({ err }, 'outbox worker: claiming deliveries failed');
-      }
-      if (processed > 0 || !running) continue;
-      await new Promise<void>((resolve) => {
-        if (woken) {
-          woken = false;
-          return resolve();
+      let claimed = 0;
+      const free = concurrency - inFlight.size;
+      if (free > 0) {
+        try {
+          const rows = await claim(free);
+          claimed = rows.length;
+          for (const row of rows) {
+            const p: Promise<void> = processRow(row)
+              .catch((err: unknown) => o.logger.error({ err, deliveryId: row.id }, 'outbox worker: a delivery failed unexpectedly'))
+              .finally(() => {
+                inFlight.delete(p);
+                notify();
+              });
+            inFlight.add(p);
+          }
+        } catch (err) {
+          o.logger.warn({ err }, 'outbox worker: claiming deliveries failed');
         }
-        const timer = setTimeout(resolve, pollIntervalMs);
-        wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wakeUp = undefined;
+      }
+      // Let request handlers run between claims: rows that need no I/O must not hold the loop.
+      await yieldToLoop();
+      if (claimed > 0 && inFlight.size < concurrency) continue;
+      await waitForSignal(pollIntervalMs);
     }
+    await Promise.all(inFlight);
   }
 
   return {
@@ -267,16 +297,13 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     },
     async stop() {
       running = false;
-      wakeUp?.();
+      notify();
       await loop;
     },
     wake() {
       // After the current request has answered: with SQLite the worker's first claim would
       // otherwise run before the response leaves, and the time it takes would depend on the account.
-      setImmediate(() => {
-        if (wakeUp) wakeUp();
-        else woken = true;
-      });
+      setImmediate(notify);
     },
     async drain() {
       let total = 0;

@@ -161,3 +161,20 @@ export function createSmtpMailer(loadSettings: () => Promise<EmailSettings | und
     },
   };
 }
+
+export const DEV_INBOX_FROM = 'Gatehouse <no-reply@gatehouse.localhost>';
+
+/** Plain SMTP to a server on this machine (the dev mailbox): nothing to encrypt, nothing to sign in to. */
+export function createLoopbackMailer(port: number, from: string): Mailer & { close(): void } {
+  const transporter = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true });
+  return {
+    async send(message) {
+      try {
+        await transporter.sendMail({ from, ...message });
+      } catch (err) {
+        throw classifySendError(err);
+      }
+    },
+    close: () => transporter.close(),
+  };
+}

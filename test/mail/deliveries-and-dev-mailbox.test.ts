@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
-import { DEV_INBOX_FROM, startDevInbox, type DevInbox } from '../../src/mail/dev-inbox.js';
+import { startDevInbox, type DevInbox } from '../../src/mail/dev-inbox.js';
+import { DEV_INBOX_FROM } from '../../src/mail/transport.js';
 import { enqueueDelivery } from '../../src/mail/outbox.js';
 import { seededRandom } from '../../src/random.js';
 import { FakeClock } from '../../src/clock.js';

@@ -8,10 +8,12 @@ import { systemClock } from '../../src/clock.js';
 import { createDb } from '../../src/db/index.js';
 import { normalizeEmail } from '../../src/accounts/identifiers.js';
 import { createMemoryRateLimiter, type RateLimiter } from '../../src/http/rate-limiter.js';
-import { findEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
-import { createSmtpMailer } from '../../src/mail/transport.js';
+import { saveEmailSettings } from '../../src/mail/settings.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';
+import { assertBuilt } from '../helpers/cli.js';
+import { startOutboxThread, type OutboxControl } from '../../src/mail/index.js';
+import { createLogger } from '../../src/logger.js';
 import { findTrustedTestCa } from '../helpers/tls.js';
 import { median, quantile, wilcoxonSignedRank, type WilcoxonResult } from './support/stats.js';
 
@@ -169,6 +171,7 @@ describe('forgot-password response time', () => {
   let dir: string;
   let port: number;
   let tlsOn = false;
+  let outboxThread: OutboxControl | undefined;
 
   beforeAll(async () => {
     const ca = await findTrustedTestCa();
@@ -179,20 +182,36 @@ describe('forgot-password response time', () => {
     const db = createDb({ kind: 'sqlite', file: path.join(dir, 'gatehouse.sqlite') });
     const secrets = createMemorySecretStore({ 'smtp-sender': SMTP_USER, 'smtp-password': SMTP_PASS });
     const controlKeys = new Set(Array.from({ length: WARMUP_BLOCKS + PAIRS }, (_, i) => `forgot:address:${normalizeEmail(control(i))}`));
+    // The delivery worker runs as in production: the built thread, with its own connection to the same file.
+    assertBuilt();
+    outboxThread = startOutboxThread(
+      {
+        env: {
+          DATABASE_URL: `sqlite:${path.join(dir, 'gatehouse.sqlite')}`,
+          SECRETS_PROVIDER: 'env',
+          GATEHOUSE_SECRET_SMTP_SENDER: SMTP_USER,
+          GATEHOUSE_SECRET_SMTP_PASSWORD: SMTP_PASS,
+          MAIL_DEV_INBOX: 'false',
+          LOG_LEVEL: 'silent',
+        },
+        devInboxPort: undefined,
+      },
+      { logger: createLogger('silent'), entry: new URL('../../dist/mail/outbox-thread.js', import.meta.url) },
+    );
     ctx = await makeTestApp({
       db,
       env: { LIMIT_FORGOT_PER_ADDRESS_PER_HOUR: '0', LIMIT_FORGOT_PER_IP_PER_MINUTE: '0' },
-      deps: { clock: systemClock, secrets, limiter: withControlDelay(createMemoryRateLimiter(systemClock), controlKeys) },
-      mailer: createSmtpMailer(() => findEmailSettings(db), secrets),
+      deps: { clock: systemClock, secrets, limiter: withControlDelay(createMemoryRateLimiter(systemClock), controlKeys), outbox: outboxThread },
     });
     for (let i = 0; i < POOL; i++) await addUser(ctx, { email: known(i) });
     await saveEmailSettings(db, systemClock, { host: '127.0.0.1', port: sink.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: tlsOn }, null);
-    ctx.outbox.start();
+    outboxThread.start();
     await ctx.app.listen({ host: '127.0.0.1', port: 0 });
     port = (ctx.app.server.address() as { port: number }).port;
   });
 
   afterAll(async () => {
+    await outboxThread?.stop();
     await ctx?.close();
     await sink?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,46 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../clock.js';
+import { loadConfig } from '../config.js';
+import { createDb } from '../db/index.js';
+import { createLogger } from '../logger.js';
+import { cryptoRandom } from '../random.js';
+import { recoveryHandlers } from '../recovery/service.js';
+import { createSecretStore } from '../secrets/index.js';
+import { chooseMailer, type OutboxThreadData } from './index.js';
+import { createOutboxWorker } from './outbox.js';
+import { createLoopbackMailer, DEV_INBOX_FROM } from './transport.js';
+
+// The delivery worker's thread (see startOutboxThread): its own Config, database connection,
+// secret store and SMTP pool, built from the same environment as the server's.
+
+const data = workerData as OutboxThreadData;
+const config = loadConfig(data.env);
+const logger = createLogger(config.logLevel).child({ thread: 'outbox' });
+const db = createDb(config.database);
+const secrets = await createSecretStore({
+  provider: config.secrets.provider,
+  dataDir: config.dataDir,
+  key: config.secrets.key,
+  cacheSeconds: config.secrets.cacheSeconds,
+  azureVaultUrl: config.secrets.azureVaultUrl,
+  env: data.env,
+  clock: systemClock,
+});
+const devInboxMailer = data.devInboxPort === undefined ? undefined : createLoopbackMailer(data.devInboxPort, DEV_INBOX_FROM);
+const mailers = chooseMailer({ db, secrets, config, devInboxMailer });
+const base = { config, db, clock: systemClock, random: cryptoRandom };
+const worker = createOutboxWorker({ db, clock: systemClock, logger, mailer: mailers.mailer, handlers: recoveryHandlers(base) });
+worker.start();
+
+parentPort!.on('message', (message: unknown) => {
+  if (message === 'wake') worker.wake();
+  if (message === 'stop') {
+    void (async () => {
+      await worker.stop();
+      mailers.close();
+      devInboxMailer?.close();
+      await db.destroy();
+      parentPort!.close();
+    })();
+  }
+});
