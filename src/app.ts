@@ -6,6 +6,7 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import underPressure from '@fastify/under-pressure';
 import type { AppDeps } from './deps.js';
+import type { TrustProxy } from './config.js';
 import { accountRoutes } from './accounts/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import { recoveryRoutes } from './recovery/routes.js';
@@ -13,7 +14,7 @@ import { mailRoutes } from './mail/routes.js';
 import { installAccessControl } from './http/access.js';
 import { HttpError, errors, installErrorHandler, sendError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
-import { installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
+import { frameworkErrorHandler, installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
 
 /** The single-page app's routes; any other path is a 404 (the app still renders it). */
 export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/change-password', '/users', '/settings', '/mail', '/audit', '/dev/mailbox'];
@@ -22,8 +23,8 @@ export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/ch
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    // A hop count is accepted at run time although the type omits it.
-    trustProxy: deps.config.trustProxy as boolean | string | string[],
+    trustProxy: trustProxyOption(deps.config.trustProxy),
+    frameworkErrors: frameworkErrorHandler(deps.config),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
@@ -50,6 +51,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandler(app);
+  // First, so every answer carries them, including the 503 and 403 that the next hooks send.
+  await installSecurityHeaders(app, deps.config);
   // Load shedding: when the event loop lags this far behind, answer 503 at once instead of queueing more work.
   await app.register(underPressure, {
     maxEventLoopDelay: deps.loadShedding?.maxEventLoopDelayMs ?? 1000,
@@ -62,7 +65,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   installOriginCheck(app, deps.config);
-  await installSecurityHeaders(app, deps.config);
   await app.register(cookie);
   installAccessControl(app, deps);
 
@@ -122,4 +124,10 @@ async function installWebApp(app: FastifyInstance, webRoot: string | undefined, 
     }
     return sendError(reply, errors.notFound());
   });
+}
+
+/** TRUST_PROXY as Fastify takes it. Fastify treats a bare number as "trust no one", so a hop count becomes a function. */
+function trustProxyOption(value: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_address, hop) => hop < value;
+  return value;
 }

@@ -3,10 +3,10 @@ import type { AppDeps } from '../deps.js';
 import { auditLabel as labelOf, recordAudit, type AuditActor } from '../audit/audit.js';
 import { HttpError, errors } from '../http/errors.js';
 import { currentSession } from '../http/access.js';
-import { normalizeUsername, parseEmail, parseUsername } from './identifiers.js';
+import { parseEmail, parseUsername } from './identifiers.js';
 import { SESSION_COOKIE, createSession, revokeSession } from './sessions.js';
 import { MAX_PASSWORD_LENGTH } from './policy.js';
-import { authenticate, changePassword, createUser, editUser, removeUser } from './service.js';
+import { loginThrottleKey, authenticate, changePassword, createUser, editUser, removeUser } from './service.js';
 import { findUserById, listUsers, toUser, type UserChanges } from './users-repo.js';
 import { sendResetLink } from '../recovery/service.js';
 
@@ -78,8 +78,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
     },
     async (request, reply) => {
       const login = request.body.login.trim();
-      // Keyed by what was typed, never by account, so unknown accounts are throttled exactly like known ones.
-      const accountKey = `login:${normalizeUsername(login)}`;
+      const accountKey = loginThrottleKey(login);
       const byIp = await deps.limiter.hit(`login:ip:${request.ip}`, deps.config.limits.loginPerIpPerMinute, 60);
       if (!byIp.allowed) throw errors.rateLimited(byIp.retryAfterSeconds);
       // A growing wait after repeated failures rather than a lockout (NIST SP 800-63B 5.2.2).

@@ -1,5 +1,6 @@
 import type { AppDeps } from '../deps.js';
 import { dialectOf } from '../db/index.js';
+import { normalizeUsername } from './identifiers.js';
 import { HttpError, errors } from '../http/errors.js';
 import { checkPassword, type PolicyReason } from './policy.js';
 import {
@@ -23,6 +24,14 @@ import { revokeUserSessions } from './sessions.js';
 
 /** NIST SP 800-63B: after this many consecutive failures the account signs in only after a reset. */
 export const MAX_CONSECUTIVE_LOGIN_FAILURES = 100;
+
+/**
+ * The key of a login's failure counter: what was typed, normalised, never whether an account has
+ * it, so unknown accounts are throttled exactly like known ones.
+ */
+export function loginThrottleKey(login: string): string {
+  return `login:${normalizeUsername(login)}`;
+}
 
 export type AccountDeps = Pick<AppDeps, 'db' | 'clock' | 'random' | 'hasher' | 'config'>;
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
 import { SESSION_COOKIE, validateSession, type ValidSession } from '../accounts/sessions.js';
 import { HttpError, errors } from './errors.js';
+import { normalizedPath } from './hygiene.js';
 
 /** Who may call a route; every route states it, and the default is the strictest. */
 export type Access = 'public' | 'session' | 'admin';
@@ -24,7 +25,7 @@ export function installAccessControl(app: FastifyInstance, deps: AppDeps): void 
     const config = request.routeOptions.config;
     // Unknown paths answer 404/405 to anyone; API routes that forget to say default to admin-only.
     if (request.is404) return;
-    const access = config.access ?? (request.url.startsWith('/api/') ? 'admin' : 'public');
+    const access = config.access ?? (normalizedPath(request.url).startsWith('/api/') ? 'admin' : 'public');
     const token = request.cookies[SESSION_COOKIE];
     request.session = token ? await validateSession(deps, token, policy) : null;
     if (access === 'public') return;

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import type { Config } from '../config.js';
 import { publicOrigins } from '../config.js';
@@ -45,7 +45,29 @@ export async function installSecurityHeaders(app: FastifyInstance, config: Confi
     crossOriginEmbedderPolicy: false,
   });
   app.addHook('onSend', async (request, reply, payload) => {
-    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+    // The path as routed: //api/auth/me reaches the same handler and must not be cacheable either.
+    if (normalizedPath(request.url).startsWith('/api/')) reply.header('cache-control', 'no-store');
     return payload;
   });
+}
+
+/** The path with repeated slashes folded, as the router matches it (ignoreDuplicateSlashes). */
+export function normalizedPath(url: string): string {
+  return (url.split('?')[0] ?? '/').replace(/\/{2,}/g, '/');
+}
+
+/**
+ * Fastify answers a malformed URL or an over-long path parameter before any hook runs: our own
+ * error, with the headers helmet would have set, never Fastify's body echoing the path.
+ */
+export function frameworkErrorHandler(config: Config) {
+  return (error: { code?: string }, _request: FastifyRequest, reply: FastifyReply): void => {
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('cache-control', 'no-store');
+    reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    if (config.publicUrl.protocol === 'https:') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    const notFound = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+    sendError(reply, notFound ? new HttpError(404, 'not_found', 'Not found.') : new HttpError(400, 'invalid_request', 'The request URL is not valid.'));
+  };
 }

@@ -1,0 +1,103 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { PasswordHasher } from '../../src/accounts/passwords.js';
+import { normalizePassword } from '../../src/accounts/passwords.js';
+import type { RateLimiter } from '../../src/http/rate-limiter.js';
+import type { OutgoingMessage } from '../../src/mail/transport.js';
+
+/**
+ * A hasher with argon2's interface and none of its cost, so abuse tests can make hundreds of
+ * attempts. It still normalises like the real one: the behaviour under test stays the same.
+ */
+export function fakeHasher(): PasswordHasher {
+  const digest = (password: string): string => `fake$${createHash('sha256').update(normalizePassword(password)).digest('hex')}`;
+  return {
+    hash: async (password) => digest(password),
+    verify: async (passwordHash, password) => passwordHash === digest(password),
+  };
+}
+
+/** A limiter that never refuses: the fuzz reaches every handler instead of stopping at 429. */
+export const unlimited: RateLimiter = {
+  hit: async () => ({ allowed: true, retryAfterSeconds: 0 }),
+  failureDelay: async () => 0,
+  recordFailure: async () => undefined,
+  clearFailures: async () => undefined,
+};
+
+export interface LimiterCall {
+  method: 'hit' | 'failureDelay' | 'recordFailure' | 'clearFailures';
+  key: string;
+  args: unknown[];
+  result: unknown;
+}
+
+/** Wraps a limiter and records every call with its key and answer. */
+export function spyLimiter(inner: RateLimiter): RateLimiter & { calls: LimiterCall[] } {
+  const calls: LimiterCall[] = [];
+  const record = async <T>(method: LimiterCall['method'], key: string, args: unknown[], run: () => Promise<T>): Promise<T> => {
+    const result = await run();
+    calls.push({ method, key, args, result });
+    return result;
+  };
+  return {
+    calls,
+    hit: (key, limit, windowSeconds) => record('hit', key, [limit, windowSeconds], () => inner.hit(key, limit, windowSeconds)),
+    failureDelay: (key) => record('failureDelay', key, [], () => inner.failureDelay(key)),
+    recordFailure: (key) => record('recordFailure', key, [], () => inner.recordFailure(key)),
+    clearFailures: (key) => record('clearFailures', key, [], () => inner.clearFailures(key)),
+  };
+}
+
+/** Every URL a message holds: absolute http(s) URLs anywhere, and every href/src/action value in its HTML. */
+export function linksIn(message: Pick<OutgoingMessage, 'text' | 'html' | 'subject'>): string[] {
+  const all = `${message.subject}\n${message.text}\n${message.html}`;
+  const absolute = all.match(/(?:https?:)?\/\/[^\s"'<>()]+/gi) ?? [];
+  const attributes = [...message.html.matchAll(/\b(?:href|src|action|background|formaction)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/gi)].map(
+    (m) => m[1] ?? m[2] ?? m[3] ?? '',
+  );
+  return [...absolute, ...attributes];
+}
+
+export const REDIS_URL = 'redis://127.0.0.1:6379';
+
+/**
+ * Whether Redis answers at 127.0.0.1:6379. Outside CI a missing server skips the suite with one
+ * loud line; with CI=true the suite must fail instead.
+ */
+export async function redisOrSkip(what: string): Promise<boolean> {
+  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    if (process.env.CI === 'true') throw new Error(`${what} needs Redis on 127.0.0.1:6379 (CI=true): start redis-server`);
+    console.warn(`\n!!!!!!!! SKIPPED ${what}: start redis-server on 127.0.0.1:6379 !!!!!!!!\n`);
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** A key prefix no other run shares. */
+export function uniqueRedisPrefix(): string {
+  return `gh-sec-${randomBytes(6).toString('hex')}:`;
+}
+
+/** Deletes every key under prefix (the failure counters live for a day otherwise). */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
