@@ -7,7 +7,7 @@ import { systemClock } from './clock.js';
 import { cryptoRandom } from './random.js';
 import { createDb } from './db/index.js';
 import { createArgon2Hasher } from './accounts/passwords.js';
-import { createSecretStore } from './secrets/index.js';
+import { createConfiguredSecretStore } from './secrets/index.js';
 import { createMemoryRateLimiter } from './http/rate-limiter.js';
 import { createMailRuntime, type MailRuntime } from './mail/index.js';
 
@@ -28,15 +28,7 @@ export async function createRuntime(
   options: { role: 'server' | 'command' },
 ): Promise<Runtime> {
   const db = createDb(config.database);
-  const secrets = await createSecretStore({
-    provider: config.secrets.provider,
-    dataDir: config.dataDir,
-    key: config.secrets.key,
-    cacheSeconds: config.secrets.cacheSeconds,
-    azureVaultUrl: config.secrets.azureVaultUrl,
-    env,
-    clock: systemClock,
-  });
+  const secrets = await createConfiguredSecretStore(config, env, systemClock);
   const base = { config, db, clock: systemClock, random: cryptoRandom, secrets, logger };
   // A one-off command never runs the dev mailbox: only the server receives and shows its mail.
   const mail = await createMailRuntime({ config, logger, clock: systemClock, random: cryptoRandom, env, role: options.role });

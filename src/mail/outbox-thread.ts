@@ -5,7 +5,7 @@ import { createDb } from '../db/index.js';
 import { createLogger } from '../logger.js';
 import { cryptoRandom } from '../random.js';
 import { recoveryHandlers } from '../recovery/service.js';
-import { createSecretStore } from '../secrets/index.js';
+import { createConfiguredSecretStore } from '../secrets/index.js';
 import { chooseMailer, type OutboxThreadData } from './index.js';
 import { createOutboxWorker } from './outbox.js';
 import { createLoopbackMailer, DEV_INBOX_FROM } from './transport.js';
@@ -17,15 +17,7 @@ const data = workerData as OutboxThreadData;
 const config = loadConfig(data.env);
 const logger = createLogger(config.logLevel).child({ thread: 'outbox' });
 const db = createDb(config.database);
-const secrets = await createSecretStore({
-  provider: config.secrets.provider,
-  dataDir: config.dataDir,
-  key: config.secrets.key,
-  cacheSeconds: config.secrets.cacheSeconds,
-  azureVaultUrl: config.secrets.azureVaultUrl,
-  env: data.env,
-  clock: systemClock,
-});
+const secrets = await createConfiguredSecretStore(config, data.env, systemClock);
 const devInboxMailer = data.devInboxPort === undefined ? undefined : createLoopbackMailer(data.devInboxPort, DEV_INBOX_FROM);
 const mailers = chooseMailer({ db, secrets, config, devInboxMailer });
 const base = { config, db, clock: systemClock, random: cryptoRandom };

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
 import { createAzureKeyVaultSecretStore } from './azure-keyvault.js';
 import { createCachedSecretStore } from './cached.js';
 import { createEnvSecretStore } from './env.js';
@@ -22,6 +23,19 @@ export interface CreateSecretStoreOptions {
   azureVaultUrl?: string;
   env: Record<string, string | undefined>;
   clock: Clock;
+}
+
+/** The store the configuration names (SECRETS_PROVIDER and friends), behind the read cache. */
+export function createConfiguredSecretStore(config: Config, env: Record<string, string | undefined>, clock: Clock): Promise<SecretStore> {
+  return createSecretStore({
+    provider: config.secrets.provider,
+    dataDir: config.dataDir,
+    key: config.secrets.key,
+    cacheSeconds: config.secrets.cacheSeconds,
+    azureVaultUrl: config.secrets.azureVaultUrl,
+    env,
+    clock,
+  });
 }
 
 /** The configured adapter behind the read cache. Only the chosen provider's code is loaded. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addUser, makeTestApp, sessionCookie, signIn, STRONG_PASSWORD, OTHER_STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
+import { addUser, makeTestApp, signIn, STRONG_PASSWORD, OTHER_STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
 
 let ctx: TestContext;
 beforeEach(async () => {

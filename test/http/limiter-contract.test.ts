@@ -1,32 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
 import { createMemoryRateLimiter, failureDelaySeconds, MAX_FAILURE_DELAY_SECONDS, type RateLimiter } from '../../src/http/rate-limiter.js';
 import { createRedisRateLimiter, type RedisRateLimiter } from '../../src/http/redis-rate-limiter.js';
 import { createLogger } from '../../src/logger.js';
+import { REDIS_URL, redisOrSkip } from '../helpers/redis.js';
 
 // One contract, two adapters: the single-instance counters and the Redis ones shared by every instance.
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-async function redisAvailable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
-const haveRedis = await redisAvailable();
-if (!haveRedis) {
-  if (process.env.CI === 'true') throw new Error('Redis tests need a server on 127.0.0.1:6379');
-  console.warn('\n!!!!!!!! SKIPPED Redis limiter tests: start redis-server on 127.0.0.1:6379 !!!!!!!!\n');
-}
+const haveRedis = await redisOrSkip('Redis limiter tests');
 
 const opened: RedisRateLimiter[] = [];
 afterAll(async () => {

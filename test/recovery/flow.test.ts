@@ -13,7 +13,7 @@ import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
 import { createPgTestDb, postgresSuite, type PgTestDb, type PostgresDescribe } from '../helpers/pg.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
-import { findTrustedTestCa, type TestCa } from '../helpers/tls.js';
+import { findTrustedTestCa } from '../helpers/tls.js';
 
 // The whole recovery flow over real HTTP, with a real SMTP server (STARTTLS + AUTH, the test CA)
 // receiving the mail and the link followed from the parsed message, on SQLite and PostgreSQL.
