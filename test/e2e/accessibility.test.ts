@@ -18,7 +18,8 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
   });
 
   async function expectAccessible(page: Page, title: string): Promise<void> {
-    expect(await page.title()).toBe(`${title} · Gatehouse`);
+    // The title follows the render (an effect): wait for it rather than race it.
+    await expect.poll(() => page.title(), { timeout: 5000 }).toBe(`${title} · Gatehouse`);
     expect(await page.locator('html').getAttribute('lang')).toBe('en');
     expect(await page.getByRole('banner').count()).toBe(1);
     expect(await page.getByRole('main').count()).toBe(1);

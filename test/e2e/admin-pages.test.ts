@@ -35,7 +35,7 @@ describeInBrowser('the Mail, Audit and Users admin pages in Chromium', () => {
   }
 
   async function expectAccessible(page: Page, title: string): Promise<void> {
-    expect(await page.title()).toBe(`${title} · Gatehouse`);
+    await expect.poll(() => page.title()).toBe(`${title} · Gatehouse`);
     expect(await page.getByRole('heading', { level: 1 }).count()).toBe(1);
     expect(await axeViolations(page)).toEqual([]);
   }

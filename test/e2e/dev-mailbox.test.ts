@@ -25,7 +25,7 @@ describeInBrowser('the dev mailbox in Chromium: the whole "Forgot password" flow
   });
 
   async function expectAccessible(page: Page, title: string): Promise<void> {
-    expect(await page.title()).toBe(`${title} · Gatehouse`);
+    await expect.poll(() => page.title()).toBe(`${title} · Gatehouse`);
     expect(await page.getByRole('heading', { level: 1 }).count()).toBe(1);
     expect(await axeViolations(page)).toEqual([]);
   }

@@ -209,7 +209,7 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     await page.goto('/login');
     await page.getByRole('link', { name: 'Forgot password?' }).click();
     await page.getByRole('heading', { name: 'Forgot your password?' }).waitFor();
-    expect(await page.title()).toBe('Forgot password · Gatehouse');
+    await expect.poll(() => page.title()).toBe('Forgot password · Gatehouse');
 
     const email = page.getByLabel('Email', { exact: true });
     await page.getByRole('button', { name: 'Send reset link' }).click();

@@ -42,7 +42,7 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
   });
 
   async function expectAccessible(page: Page): Promise<void> {
-    expect(await page.title()).toBe('Settings · Gatehouse');
+    await expect.poll(() => page.title()).toBe('Settings · Gatehouse');
     expect(await page.getByRole('heading', { level: 1 }).count()).toBe(1);
     expect(await axeViolations(page)).toEqual([]);
   }
