@@ -21,7 +21,9 @@ declare module 'fastify' {
 export function installAccessControl(app: FastifyInstance, deps: AppDeps): void {
   const policy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
   app.decorateRequest('session', null);
-  app.addHook('preHandler', async (request: FastifyRequest, _reply: FastifyReply) => {
+  // preValidation: who may call is decided before the body is judged, so an anonymous caller of an
+  // admin route gets 401, not field-by-field validation errors.
+  app.addHook('preValidation', async (request: FastifyRequest, _reply: FastifyReply) => {
     const config = request.routeOptions.config;
     // Unknown paths answer 404/405 to anyone; API routes that forget to say default to admin-only.
     if (request.is404) return;

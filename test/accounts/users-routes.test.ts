@@ -125,3 +125,14 @@ describe('users admin API', () => {
     expect((await call('GET', '/api/audit?limit=abc', admin)).statusCode).toBe(400);
   });
 });
+
+describe('access before validation', () => {
+  it('answers 401 to an anonymous caller and 403 to a plain user before judging the body', async () => {
+    await addUser(ctx, { username: 'plain' });
+    const plain = await signIn(ctx, 'plain');
+    const bad = { email: ['x'], name: 42, role: 'owner', extra: true };
+    expect((await call('POST', '/api/users', undefined, bad)).statusCode).toBe(401);
+    expect((await call('POST', '/api/users', plain, bad)).statusCode).toBe(403);
+    expect((await call('POST', '/api/users', admin, bad)).statusCode).toBe(400);
+  });
+});
