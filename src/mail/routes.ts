@@ -265,8 +265,12 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   );
 }
 
-/** The TCP peer, not request.ip: X-Forwarded-For must not make a remote client look local. */
+/**
+ * The TCP peer, not request.ip: X-Forwarded-For must not make a remote client look local. And a
+ * request a proxy forwarded (a proxy on this machine connects from loopback) is not local either.
+ */
 function isLoopbackPeer(request: FastifyRequest): boolean {
+  if (request.headers['x-forwarded-for'] !== undefined || request.headers.forwarded !== undefined) return false;
   const address = request.socket.remoteAddress ?? '';
   return address === '::1' || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
 }

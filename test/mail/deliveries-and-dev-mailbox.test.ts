@@ -104,6 +104,11 @@ describe('the dev mailbox API', () => {
       expect(remote.statusCode, url).toBe(404);
       expect(remote.json(), url).toEqual({ error: 'not_found', message: 'Not found.' });
       expect((await ctx.app.inject({ method: 'GET', url, remoteAddress: '::1' })).statusCode, url).toBe(200);
+      // A proxy on this machine connects from loopback: what it forwards is still not local.
+      const proxied = await ctx.app.inject({ method: 'GET', url, remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9' } });
+      expect(proxied.statusCode, url).toBe(404);
+      const forwarded = await ctx.app.inject({ method: 'GET', url, remoteAddress: '127.0.0.1', headers: { forwarded: 'for=203.0.113.9' } });
+      expect(forwarded.statusCode, url).toBe(404);
     }
   });
 
