@@ -6,7 +6,7 @@ import type { Db } from '../db/index.js';
 import type { Random } from '../random.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { DevInbox } from './dev-inbox.js';
-import { findEmailSettings } from './settings.js';
+import { findEmailSettings, type EmailSettings } from './settings.js';
 import { createSmtpMailer, MailNotConfiguredError, type Mailer } from './transport.js';
 
 /** What the server holds of the delivery worker, wherever it runs. */
@@ -36,11 +36,14 @@ export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; 
   mailer: () => Promise<Mailer>;
   close(): void;
 } {
-  const smtp = createSmtpMailer(() => findEmailSettings(o.db), o.secrets);
+  // The settings read to choose the mailer are the ones it sends with: one read per message.
+  let settings: EmailSettings | undefined;
+  const smtp = createSmtpMailer(async () => settings, o.secrets);
   return {
     async mailer() {
       if (o.devInboxMailer !== undefined && o.config.mailDevInbox === true) return o.devInboxMailer;
-      if ((await findEmailSettings(o.db)) !== undefined) return smtp;
+      settings = await findEmailSettings(o.db);
+      if (settings !== undefined) return smtp;
       if (o.devInboxMailer !== undefined) return o.devInboxMailer;
       throw new MailNotConfiguredError('email settings are not saved');
     },
