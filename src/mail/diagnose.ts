@@ -3,7 +3,6 @@ import net from 'node:net';
 import os from 'node:os';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
-import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import { parseEmail } from '../accounts/identifiers.js';
 import { envVariableForSecret } from '../secrets/env.js';
 import type { SecretStore } from '../secrets/store.js';
@@ -155,7 +154,7 @@ export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResul
       }
     });
 
-    const transportOptions = smtpTransportOptions({ settings, credentials, pool: false, timeoutsMs: timeouts });
+    const transportOptions = smtpTransportOptions({ settings, credentials, timeoutsMs: timeouts });
     const servername = transportOptions.tls?.servername;
     // The address that answers; the certificate is still checked against the configured host.
     const tlsTarget: TlsTarget = { address: addresses[0]!, port: settings.port, host, servername, base: transportOptions.tls ?? {} };
@@ -242,7 +241,7 @@ export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResul
 
     // One transport for AUTH and the message, with the options the outbox uses; it connects to
     // the address found above (the certificate is still checked against the configured host).
-    const transporter = nodemailer.createTransport({ ...transportOptions, host: tlsTarget.address, pool: false } as unknown as SMTPTransportOptions);
+    const transporter = nodemailer.createTransport({ ...transportOptions, host: tlsTarget.address });
     cleanup.push(() => transporter.close());
 
     if (!sendsPassword) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import nodemailer, { type SMTPPoolOptions, type Transporter } from 'nodemailer';
+import nodemailer, { type SMTPTransportOptions, type Transporter } from 'nodemailer';
 import type { SecretStore } from '../secrets/store.js';
 import { parseEmail } from '../accounts/identifiers.js';
 import { type EmailSettings, isLoopbackHost, tlsModeOf } from './settings.js';
@@ -78,12 +78,11 @@ export function scrub(text: string, forms: string[]): string {
 export interface TransportOptionsInput {
   settings: EmailSettings;
   credentials: SmtpCredentials | null;
-  pool: boolean;
   timeoutsMs?: { connect: number; greeting: number; socket: number };
 }
 
 /** nodemailer options that implement "SSL enabled" and never let a password cross the network in clear. */
-export function smtpTransportOptions(input: TransportOptionsInput): SMTPPoolOptions & { pool: boolean } {
+export function smtpTransportOptions(input: TransportOptionsInput): SMTPTransportOptions {
   const { settings, credentials } = input;
   const mode = tlsModeOf(settings);
   const sendsPassword = credentials !== null && credentials.pass !== null;
@@ -99,9 +98,6 @@ export function smtpTransportOptions(input: TransportOptionsInput): SMTPPoolOpti
     ignoreTLS: false,
     auth: sendsPassword ? { user: credentials.user, pass: credentials.pass! } : undefined,
     tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2', servername: isIpLiteral(settings.host) ? undefined : settings.host },
-    pool: input.pool as true,
-    maxConnections: 3,
-    maxMessages: 100,
     connectionTimeout: t.connect,
     greetingTimeout: t.greeting,
     socketTimeout: t.socket,
@@ -145,7 +141,7 @@ export function createSmtpMailer(loadSettings: () => Promise<EmailSettings | und
       const key = createHash('sha256').update(JSON.stringify([settings, credentials])).digest('hex');
       if (current?.key !== key) {
         current?.transporter.close();
-        current = { key, transporter: nodemailer.createTransport(smtpTransportOptions({ settings, credentials, pool: true })), from: credentials.from };
+        current = { key, transporter: nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials }), pool: true, maxConnections: 3, maxMessages: 100 }), from: credentials.from };
       }
       try {
         await current.transporter.sendMail({ from: { name: SENDER_NAME, address: current.from }, ...message });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { PasswordHasher } from '../../src/accounts/passwords.js';
 import { normalizePassword } from '../../src/accounts/passwords.js';
 import type { RateLimiter } from '../../src/http/rate-limiter.js';
@@ -59,3 +60,24 @@ export function linksIn(message: Pick<OutgoingMessage, 'text' | 'html' | 'subjec
 }
 
 export { REDIS_URL, redisOrSkip, uniqueRedisPrefix, deleteRedisKeys } from '../helpers/redis.js';
+
+/**
+ * Blocks the event loop until the load-shedding monitor reports pressure, then sends one request
+ * while it does; returns the first answer that was shed (503), or undefined after ten tries.
+ * Asking at once matters: the monitor's next sample clears the pressure again.
+ */
+export async function requestWhileOverloaded(app: FastifyInstance, send: () => Promise<LightMyRequestResponse>): Promise<LightMyRequestResponse | undefined> {
+  const underPressure = (): boolean => (app as unknown as { isUnderPressure(): boolean }).isUnderPressure();
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const until = Date.now() + 250;
+    while (Date.now() < until) {
+      // Busy: the event loop is blocked, as under a burst of synchronous work.
+    }
+    const deadline = Date.now() + 400;
+    while (!underPressure() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (!underPressure()) continue;
+    const res = await send();
+    if (res.statusCode === 503) return res;
+  }
+  return undefined;
+}

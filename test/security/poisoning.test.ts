@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppDeps } from '../../src/deps.js';
 import type { OutgoingMessage } from '../../src/mail/transport.js';
 import { addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
-import { fakeHasher, linksIn } from './abuse-helpers.js';
+import { fakeHasher, linksIn, requestWhileOverloaded } from './abuse-helpers.js';
 
 // Issue 4 item 4: links in mail come only from PUBLIC_URL, whatever Host or forwarding headers a
 // request carries; HSTS when PUBLIC_URL is https; no Referer ever leaves a page of ours; the reset
@@ -220,21 +220,7 @@ describe('security headers on every response', () => {
 
   it('Referrer-Policy: no-referrer and HSTS on a 503 overloaded', async () => {
     const ctx = await app({ PUBLIC_URL: 'https://dash.example.com' }, { loadShedding: { maxEventLoopDelayMs: 50, sampleIntervalMs: 100 } });
-    let shed: LightMyRequestResponse | undefined;
-    const underPressure = (): boolean => (ctx.app as unknown as { isUnderPressure(): boolean }).isUnderPressure();
-    for (let attempt = 0; attempt < 10 && shed === undefined; attempt++) {
-      const until = Date.now() + 250;
-      while (Date.now() < until) {
-        // Busy: the event loop is blocked.
-      }
-      // Wait for the plugin's next sample to see the lag (it is over at the sample after that),
-      // then ask at once, while the server says it is under pressure.
-      const deadline = Date.now() + 400;
-      while (!underPressure() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      if (!underPressure()) continue;
-      const res = await ctx.app.inject({ method: 'GET', url: '/api/auth/password-policy' });
-      if (res.statusCode === 503) shed = res;
-    }
+    const shed = await requestWhileOverloaded(ctx.app, () => ctx.app.inject({ method: 'GET', url: '/api/auth/password-policy' }));
     expect(shed?.json().error).toBe('overloaded');
     expect(shed!.headers['referrer-policy']).toBe('no-referrer');
     expect(shed!.headers['strict-transport-security']).toMatch(/max-age=\d{7,}/);

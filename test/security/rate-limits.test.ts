@@ -13,7 +13,7 @@ import { createLogger } from '../../src/logger.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { FORGOT_PASSWORD_ACCEPTED } from '../../src/recovery/routes.js';
 import { addUser, makeTestApp, STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
-import { deleteRedisKeys, fakeHasher, REDIS_URL, redisOrSkip, spyLimiter, uniqueRedisPrefix } from './abuse-helpers.js';
+import { deleteRedisKeys, fakeHasher, REDIS_URL, redisOrSkip, requestWhileOverloaded, spyLimiter, uniqueRedisPrefix } from './abuse-helpers.js';
 
 // DESIGN §2 "Rate limits" and issue 4 item 2: every limit, the keys it counts by, and the ways a
 // client could try to dodge it (path spellings, forwarded-for headers, a second instance).
@@ -602,20 +602,7 @@ describe('load shedding', () => {
     };
     expect((await settle()).statusCode).toBe(200);
 
-    let shed: LightMyRequestResponse | undefined;
-    const underPressure = (): boolean => (ctx.app as unknown as { isUnderPressure(): boolean }).isUnderPressure();
-    for (let attempt = 0; attempt < 10 && shed === undefined; attempt++) {
-      const until = Date.now() + 250;
-      while (Date.now() < until) {
-        // Busy: the event loop is blocked, as under a burst of synchronous work.
-      }
-      // The monitor's next sample sees the lag (the one after that clears it): ask while it is recorded.
-      const deadline = Date.now() + 400;
-      while (!underPressure() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      if (!underPressure()) continue;
-      const res = await ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login: 'x', password: 'y' } });
-      if (res.statusCode === 503) shed = res;
-    }
+    const shed = await requestWhileOverloaded(ctx.app, () => ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login: 'x', password: 'y' } }));
     expect(shed, 'no request was shed after blocking the event loop').toBeDefined();
     expect(shed!.json()).toEqual({ error: 'overloaded', message: expect.any(String) });
     expect(Number(shed!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
