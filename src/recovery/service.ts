@@ -1,6 +1,7 @@
 import type { AppDeps } from '../deps.js';
 import { auditLabel as labelOf, recordAudit } from '../audit/audit.js';
 import { HttpError, errors } from '../http/errors.js';
+import { rateLimitKeyOfIp } from '../http/client-ip.js';
 import { maskEmail, normalizeEmail, parseEmail } from '../accounts/identifiers.js';
 import { checkPassword } from '../accounts/policy.js';
 import { loginThrottleKey, weakPassword } from '../accounts/service.js';
@@ -27,7 +28,7 @@ export async function requestPasswordReset(deps: RecoveryDeps, typed: string, ip
   const key = normalizeEmail(email);
   const nowMs = deps.clock.now().getTime();
   const [byIp, byAddress] = await Promise.all([
-    deps.limiter.hit(`forgot:ip:${ip}`, deps.config.limits.forgotPerIpPerMinute, 60),
+    deps.limiter.hit(`forgot:ip:${rateLimitKeyOfIp(ip)}`, deps.config.limits.forgotPerIpPerMinute, 60),
     deps.limiter.hit(`forgot:address:${key}`, deps.config.limits.forgotPerAddressPerHour, 3600),
   ]);
   const throttled = !byIp.allowed || !byAddress.allowed;
@@ -77,7 +78,7 @@ export async function verifyResetToken(deps: RecoveryDeps, token: string, ip: st
 }
 
 async function limitResetAttempts(deps: RecoveryDeps, ip: string): Promise<void> {
-  const r = await deps.limiter.hit(`reset:ip:${ip}`, deps.config.limits.resetPerIpPerMinute, 60);
+  const r = await deps.limiter.hit(`reset:ip:${rateLimitKeyOfIp(ip)}`, deps.config.limits.resetPerIpPerMinute, 60);
   if (!r.allowed) throw errors.rateLimited(r.retryAfterSeconds);
 }
 
