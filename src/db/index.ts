@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_recovery.js';
+import * as m0003 from './migrations/0003_one_reset_token.js';
 
 export type { Database } from './schema.js';
 export type Db = Kysely<Database>;
@@ -16,6 +17,7 @@ export type DialectName = 'sqlite' | 'postgres';
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_recovery': m0002,
+  '0003_one_reset_token': m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

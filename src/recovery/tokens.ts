@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Db } from '../db/index.js';
+import { dialectOf, type Db } from '../db/index.js';
 import type { Random } from '../random.js';
 import { findUserById, type UserRow } from '../accounts/users-repo.js';
 
-// Only this file touches the reset_tokens table.
+// Only this file touches the reset_tokens table: one row per account at most (unique user_id).
 
 const TOKEN_BYTES = 32;
 /** 32 bytes in base64url, no padding */
@@ -17,8 +17,10 @@ export function hashResetToken(token: string): string {
 }
 
 /**
- * Mints the one live token of a user: every older token of the user is deleted in the same
- * statement batch, so a new request (or a retry of the same delivery) voids the last link.
+ * Mints the one live token of a user. One upsert on the unique reset_tokens(user_id): the row
+ * is replaced, not added beside, so a new request (or a retry of the same delivery) voids the
+ * last link on every database, also when mints of one account run at once on several workers
+ * or instances — the last mint wins and every earlier link is dead.
  */
 export async function mintResetToken(
   db: Db,
@@ -26,25 +28,38 @@ export async function mintResetToken(
   input: { user: UserRow; deliveryId: string; purpose: TokenPurpose; nowMs: number; expiresAtMs: number },
 ): Promise<string> {
   const token = random.bytes(TOKEN_BYTES).toString('base64url');
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('reset_tokens').where('user_id', '=', input.user.id).execute();
-    await trx
-      .insertInto('reset_tokens')
-      .values({
-        token_hash: hashResetToken(token),
-        user_id: input.user.id,
-        delivery_id: input.deliveryId,
-        purpose: input.purpose,
-        created_at: input.nowMs,
-        expires_at: input.expiresAtMs,
-        bound_password_changed_at: input.user.password_changed_at,
-        bound_email: input.user.email_normalized,
-      })
-      .execute();
-  });
+  await db
+    .insertInto('reset_tokens')
+    .values({
+      token_hash: hashResetToken(token),
+      user_id: input.user.id,
+      delivery_id: input.deliveryId,
+      purpose: input.purpose,
+      created_at: input.nowMs,
+      expires_at: input.expiresAtMs,
+      bound_password_changed_at: input.user.password_changed_at,
+      bound_email: input.user.email_normalized,
+    })
+    .onConflict((oc) =>
+      oc.column('user_id').doUpdateSet((eb) => ({
+        token_hash: eb.ref('excluded.token_hash'),
+        // The row now belongs to this delivery: an older delivery's failed send no longer deletes it.
+        delivery_id: eb.ref('excluded.delivery_id'),
+        purpose: eb.ref('excluded.purpose'),
+        created_at: eb.ref('excluded.created_at'),
+        expires_at: eb.ref('excluded.expires_at'),
+        bound_password_changed_at: eb.ref('excluded.bound_password_changed_at'),
+        bound_email: eb.ref('excluded.bound_email'),
+      })),
+    )
+    .execute();
   return token;
 }
 
+/**
+ * A failed send voids its link. Only while the account's one row is still this delivery's: once
+ * a newer delivery has minted, the row is that delivery's and stays.
+ */
 export async function deleteTokensOfDelivery(db: Db, deliveryId: string): Promise<void> {
   await db.deleteFrom('reset_tokens').where('delivery_id', '=', deliveryId).execute();
 }
@@ -92,6 +107,19 @@ function isBound(user: UserRow, t: { expiresAtMs: number; boundPw: number; bound
  * account is read again there so a change that raced in after verification still voids it.
  */
 export async function consumeResetToken(trx: Db, tokenHash: string, nowMs: number): Promise<UserRow | null> {
+  if (dialectOf(trx) === 'postgres') {
+    // READ COMMITTED: without this lock an email or password change could commit between the
+    // read below and the caller's password write, and the reset would succeed with a link bound
+    // to an email the account no longer had. The lock an UPDATE takes (NO KEY: inserts that
+    // reference the user still pass), taken before the token row's, as deleting a user does.
+    // SQLite needs none: the delete below takes the database's one write lock.
+    await trx
+      .selectFrom('users')
+      .select('id')
+      .where('id', '=', (eb) => eb.selectFrom('reset_tokens').select('user_id').where('token_hash', '=', tokenHash))
+      .forNoKeyUpdate()
+      .execute();
+  }
   const row = await trx
     .deleteFrom('reset_tokens')
     .where('token_hash', '=', tokenHash)
