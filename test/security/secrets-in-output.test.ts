@@ -275,6 +275,10 @@ async function runWholeFlow(h: Harness): Promise<void> {
   expectStatus(await call('POST', '/api/auth/forgot-password', { json: { email: 'pat.doe@EXAMPLE.com' } }), 202);
   expectStatus(await call('POST', '/api/auth/forgot-password', { json: { email: 'nobody@example.com' } }), 202);
   const resetToken = tokenIn(await nextMail('Pat.Doe@example.com'));
+  // The token in a query string (an old-style link, a mail scanner, a person pasting): the request
+  // lines and any error line log the path, never the value. (No web app in this harness: 404.)
+  expectStatus(await call('GET', `/reset-password?token=${resetToken}`), 404);
+  expectStatus(await call('GET', `/api/auth/reset-password/verify?token=${resetToken}`), 405);
   expectStatus(await call('POST', '/api/auth/reset-password/verify', { json: { token: resetToken } }), 200);
   expectStatus(
     await call('POST', '/api/auth/reset-password', {
