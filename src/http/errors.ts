@@ -67,7 +67,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       if (fe.statusCode === 429) return sendError(reply, errors.rateLimited(60));
       return sendError(reply, new HttpError(fe.statusCode, fe.statusCode === 404 ? 'not_found' : 'invalid_request', 'The request is not valid.'));
     }
-    request.log.error({ err }, 'unhandled error');
+    // `req` goes through the logger's serializer, which keeps the path and redacts every query value.
+    request.log.error({ err, req: request }, 'unhandled error');
     // No detail ever leaves the server on a 5xx.
     return reply.code(500).send({ error: 'internal_error', message: 'Something went wrong on our side.' } satisfies ErrorBody);
   });
