@@ -38,3 +38,16 @@ export async function ensureFirstAdmin(deps: Pick<AppDeps, 'db' | 'clock' | 'ran
   }
   return { created: true, password, storedInSecrets };
 }
+
+/**
+ * Deletes tempAdminPassword once the forced first change succeeded: a password that no longer
+ * works must not stay in the store for anyone who can read it. A read-only store (env, Key Vault)
+ * is left to its own tools.
+ */
+export async function forgetTempAdminPassword(deps: Pick<AppDeps, 'secrets' | 'logger'>): Promise<void> {
+  try {
+    await deps.secrets.delete(TEMP_ADMIN_SECRET);
+  } catch (err) {
+    if (!(err instanceof SecretStoreReadOnlyError)) deps.logger.warn({ err: { message: (err as Error).message } }, 'could not delete tempAdminPassword from the secret store');
+  }
+}

@@ -4,11 +4,19 @@ import { auditLabel as labelOf, recordAudit, type AuditActor } from '../audit/au
 import { HttpError, errors } from '../http/errors.js';
 import { currentSession } from '../http/access.js';
 import { parseEmail, parseUsername } from './identifiers.js';
-import { SESSION_COOKIE, createSession, revokeSession } from './sessions.js';
+import { cookieNames, createSession, revokeSession, revokeUserSessions, type SessionPolicy } from './sessions.js';
 import { MAX_PASSWORD_LENGTH } from './policy.js';
-import { loginThrottleKey, authenticate, changePassword, createUser, editUser, removeUser } from './service.js';
+import { verifyCurrentPassword } from './reauth.js';
+import { MAX_CONSECUTIVE_LOGIN_FAILURES, changePassword, createUser, editUser, removeUser, signIn, unlockUser } from './service.js';
 import { findUserById, listUsers, toUser, type UserChanges } from './users-repo.js';
+import { forgetTempAdminPassword } from './first-admin.js';
 import { sendResetLink } from '../recovery/service.js';
+import { rateLimitKeyOfIp } from '../http/client-ip.js';
+
+/** One answer for every login, known or not, once untrusted clients have failed too often. */
+export const SIGN_IN_LOCKED_MESSAGE = 'Too many failed sign-ins — reset your password, or ask an admin.';
+/** What a login becomes in the audit when it is not a well-formed email or username (a password typed in the wrong box, say). */
+export const MALFORMED_LOGIN_MARKER = '(not an email or username)';
 
 export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
 
@@ -23,6 +31,7 @@ const userSchema = {
     disabled: { type: 'boolean' },
     mustChangePassword: { type: 'boolean' },
     hasPassword: { type: 'boolean' },
+    locked: { type: 'boolean' },
     createdAt: { type: 'string' },
     passwordChangedAt: { type: 'string' },
   },
@@ -56,8 +65,16 @@ function cookieOptions(deps: AppDeps, expires: Date) {
   } as const;
 }
 
+/** The login as the audit may keep it: only a well-formed email or username, never whatever was typed. */
+export function auditedLogin(login: string): string {
+  return parseEmail(login) !== null || parseUsername(login) !== null ? login.slice(0, 64) : MALFORMED_LOGIN_MARKER;
+}
+
 export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const sessionPolicy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
+  const sessionPolicy: SessionPolicy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
+  const cookies = cookieNames(deps.config.publicUrl);
+  const metaOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+  const signedOut = (reply: FastifyReply) => reply.clearCookie(cookies.session, { path: '/', secure: deps.config.publicUrl.protocol === 'https:' });
   const audit = (input: Parameters<typeof recordAudit>[2]): Promise<void> => recordAudit(deps.db, deps.clock, input);
 
   app.post<{ Body: { login: string; password: string } }>(
@@ -78,23 +95,23 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
     },
     async (request, reply) => {
       const login = request.body.login.trim();
-      const accountKey = loginThrottleKey(login);
-      const byIp = await deps.limiter.hit(`login:ip:${request.ip}`, deps.config.limits.loginPerIpPerMinute, 60);
+      const byIp = await deps.limiter.hit(`login:ip:${rateLimitKeyOfIp(request.ip)}`, deps.config.limits.loginPerIpPerMinute, 60);
       if (!byIp.allowed) throw errors.rateLimited(byIp.retryAfterSeconds);
-      // A growing wait after repeated failures rather than a lockout (NIST SP 800-63B 5.2.2).
-      const wait = await deps.limiter.failureDelay(accountKey);
-      if (wait > 0) throw errors.rateLimited(wait);
-
-      const user = await authenticate(deps, login, request.body.password);
-      if (user === null) {
-        await deps.limiter.recordFailure(accountKey);
-        await audit({ type: 'login_failed', ip: request.ip, outcome: 'failure', detail: { login: login.slice(0, 64) } });
+      const result = await signIn(deps, { login, password: request.body.password, deviceToken: request.cookies[cookies.device] });
+      if (result.outcome === 'wait') throw errors.rateLimited(result.seconds);
+      if (result.outcome !== 'signed_in') {
+        await audit({ type: 'login_failed', ip: request.ip, outcome: 'failure', detail: { login: auditedLogin(login), ...(result.outcome === 'locked' ? { locked: true } : {}) } });
+        if (result.outcome === 'locked') throw new HttpError(403, 'sign_in_locked', SIGN_IN_LOCKED_MESSAGE);
+        if (result.lockedNow !== undefined) {
+          await audit({ type: 'account_locked', target: labelOf(result.lockedNow), ip: request.ip, outcome: 'success', detail: { failures: MAX_CONSECUTIVE_LOGIN_FAILURES } });
+        }
         throw new HttpError(401, 'invalid_credentials', 'The sign-in name or password is not correct.');
       }
-      await deps.limiter.clearFailures(accountKey);
-      const session = await createSession(deps, user.id, sessionPolicy, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
+      const { user, device } = result;
+      const session = await createSession(deps, user.id, sessionPolicy, metaOf(request));
       await audit({ type: 'login_succeeded', actor: labelOf(user), ip: request.ip, outcome: 'success' });
-      reply.setCookie(SESSION_COOKIE, session.token, cookieOptions(deps, session.expiresAt));
+      reply.setCookie(cookies.session, session.token, cookieOptions(deps, session.expiresAt));
+      reply.setCookie(cookies.device, device.token, cookieOptions(deps, device.expiresAt));
       return { user: toUser(user) };
     },
   );
@@ -113,11 +130,23 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
   );
 
   app.post('/api/auth/logout', { config: { access: 'public' }, schema: { tags: ['auth'], response: { 204: { type: 'null' } } } }, async (request, reply) => {
-    const token = request.cookies[SESSION_COOKIE];
+    const token = request.cookies[cookies.session];
     if (token) await revokeSession(deps.db, token);
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    signedOut(reply);
     return reply.code(204).send();
   });
+
+  app.post(
+    '/api/auth/logout-everywhere',
+    { config: { access: 'session', allowWhilePasswordChangeRequired: true }, schema: { tags: ['auth'], response: { 204: { type: 'null' }, 401: errorSchema } } },
+    async (request, reply) => {
+      const { user } = currentSession(request);
+      await revokeUserSessions(deps.db, user.id);
+      await audit({ type: 'signed_out_everywhere', actor: labelOf(user), target: labelOf(user), ip: request.ip, outcome: 'success' });
+      signedOut(reply);
+      return reply.code(204).send();
+    },
+  );
 
   app.get(
     '/api/auth/me',
@@ -143,8 +172,12 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
     },
     async (request, reply) => {
       const session = currentSession(request);
-      await changePassword(deps, session.user, request.body.currentPassword, request.body.newPassword, session.tokenHash);
+      await verifyCurrentPassword(deps, session, request.body.currentPassword, request.ip);
+      const rotated = await changePassword(deps, session, request.body.newPassword, sessionPolicy, metaOf(request));
+      reply.setCookie(cookies.session, rotated.token, cookieOptions(deps, rotated.expiresAt));
       await audit({ type: 'password_changed', actor: labelOf(session.user), target: labelOf(session.user), ip: request.ip, outcome: 'success' });
+      // The generated first password has served its purpose: it must not outlive the change.
+      if (session.user.must_change_password === 1) await forgetTempAdminPassword(deps);
       return reply.code(204).send();
     },
   );
@@ -218,7 +251,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
         response: { 200: userEnvelope, 400: errorSchema, 404: errorSchema, 409: errorSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body;
       const changes: UserChanges = {};
       const fields: Record<string, string> = {};
@@ -234,6 +267,12 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
       if (body.disabled !== undefined) changes.disabled = body.disabled;
       if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
       const user = await editUser(deps, request.params.id, changes);
+      // editUser revoked the account's sessions on a role change; an admin who changed their own role keeps working with a new one.
+      const self = currentSession(request);
+      if (changes.role !== undefined && user.id === self.user.id && changes.role !== self.user.role) {
+        const rotated = await createSession(deps, user.id, sessionPolicy, metaOf(request));
+        reply.setCookie(cookies.session, rotated.token, cookieOptions(deps, rotated.expiresAt));
+      }
       await audit({
         type: 'user_updated',
         actor: actorOf(request),
@@ -242,6 +281,16 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
         outcome: 'success',
         detail: { fields: Object.keys(changes) },
       });
+      return { user };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/api/users/:id/unlock',
+    { config: { access: 'admin' }, schema: { tags: ['users'], params: idParams, response: { 200: userEnvelope, 404: errorSchema } } },
+    async (request) => {
+      const user = await unlockUser(deps, request.params.id);
+      await audit({ type: 'account_unlocked', actor: actorOf(request), target: labelOf(user), ip: request.ip, outcome: 'success' });
       return { user };
     },
   );

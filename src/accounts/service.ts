@@ -18,11 +18,16 @@ import {
   setPasswordHash,
   toUser,
   uniqueViolation,
+  unlockUserRow,
   updateUser,
 } from './users-repo.js';
-import { revokeUserSessions } from './sessions.js';
+import { createSession, revokeSessionByHash, revokeUserSessions, type SessionMeta, type SessionPolicy, type ValidSession } from './sessions.js';
+import { findTrustedDevice, recordDeviceFailure, trustDevice } from './devices.js';
 
-/** NIST SP 800-63B: after this many consecutive failures the account signs in only after a reset. */
+/**
+ * Consecutive failed sign-ins from untrusted clients after which they cannot sign in to the
+ * login at all until a reset or an admin's unlock. The owner's trusted browsers still can.
+ */
 export const MAX_CONSECUTIVE_LOGIN_FAILURES = 100;
 
 /**
@@ -34,6 +39,7 @@ export function loginThrottleKey(login: string): string {
 }
 
 export type AccountDeps = Pick<AppDeps, 'db' | 'clock' | 'random' | 'hasher' | 'config'>;
+export type SignInDeps = AccountDeps & Pick<AppDeps, 'limiter'>;
 
 export function weakPassword(reasons: PolicyReason[]): HttpError {
   return new HttpError(400, 'weak_password', reasons.map((r) => r.message).join(' '), { reasons });
@@ -54,43 +60,91 @@ function getDummyHash(deps: AccountDeps): Promise<string> {
   return hash;
 }
 
+export type SignInResult =
+  | { outcome: 'signed_in'; user: UserRow; device: { token: string; expiresAt: Date } }
+  /** lockedNow: this failure locked the account (answered like any failure; the next attempt sees the lock) */
+  | { outcome: 'invalid_credentials'; lockedNow?: UserRow }
+  /** the same for every login, known or not: too many failures from untrusted clients */
+  | { outcome: 'locked' }
+  | { outcome: 'wait'; seconds: number };
+
 /**
- * The user whose password matches, or null. Unknown, disabled, password-less and locked accounts
- * all cost one hash verification, so neither the answer nor its timing tells them apart.
+ * Signs in. A trusted device of the named account (device cookie) is never slowed or locked by
+ * failures that came from elsewhere; its own failures count against it alone. Any other client
+ * gets the login's growing wait and, past MAX_CONSECUTIVE_LOGIN_FAILURES, the lock. Unknown,
+ * disabled and password-less accounts cost one hash verification like a wrong password, so
+ * neither the answer nor its timing tells them apart.
  */
-export async function authenticate(deps: AccountDeps, login: string, password: string): Promise<UserRow | null> {
-  const row = await findUserByLogin(deps.db, login);
-  const hash = row?.password_hash ?? (await getDummyHash(deps));
-  const matches = await deps.hasher.verify(hash, password);
-  if (row === undefined) return null;
-  if (!matches || row.password_hash === null) {
-    await recordLoginFailure(deps.db, row.id);
-    return null;
+export async function signIn(deps: SignInDeps, input: { login: string; password: string; deviceToken: string | undefined }): Promise<SignInResult> {
+  const nowMs = deps.clock.now().getTime();
+  const throttleKey = loginThrottleKey(input.login);
+  const device = input.deviceToken === undefined ? undefined : await findTrustedDevice(deps.db, input.deviceToken, input.login, nowMs);
+  if (device === undefined) {
+    const state = await deps.limiter.failureState(throttleKey);
+    if (state.failures >= MAX_CONSECUTIVE_LOGIN_FAILURES) return { outcome: 'locked' };
+    if (state.waitSeconds > 0) return { outcome: 'wait', seconds: state.waitSeconds };
   }
-  if (row.disabled === 1 || row.failed_login_count >= MAX_CONSECUTIVE_LOGIN_FAILURES) return null;
-  await clearLoginFailures(deps.db, row.id);
-  return row;
+  const row = await findUserByLogin(deps.db, input.login);
+  if (device === undefined && row !== undefined && row.locked_at !== null) return { outcome: 'locked' };
+  const matches = await deps.hasher.verify(row?.password_hash ?? (await getDummyHash(deps)), input.password);
+  const passwordRight = row !== undefined && row.password_hash !== null && matches;
+  if (!passwordRight || row.disabled === 1) {
+    if (device !== undefined) {
+      await recordDeviceFailure(deps.db, device);
+      return { outcome: 'invalid_credentials' };
+    }
+    await deps.limiter.recordFailure(throttleKey);
+    // A disabled account with the right password is refused, but that is not a guess to count.
+    if (row !== undefined && !passwordRight) {
+      const lockedNow = await recordLoginFailure(deps.db, row.id, { lockAfter: MAX_CONSECUTIVE_LOGIN_FAILURES, nowMs });
+      if (lockedNow) return { outcome: 'invalid_credentials', lockedNow: row };
+    }
+    return { outcome: 'invalid_credentials' };
+  }
+  // A trusted browser's success leaves the strangers' count alone: it would hand them fresh tries.
+  if (device === undefined) {
+    await deps.limiter.clearFailures(throttleKey);
+    await clearLoginFailures(deps.db, row.id);
+  }
+  const trusted = await trustDevice(deps.db, deps.random, { token: input.deviceToken, userId: row.id, nowMs });
+  return { outcome: 'signed_in', user: row, device: trusted };
 }
 
+/**
+ * Sets a new password after verifyCurrentPassword passed, and replaces the session that asked
+ * (session ids rotate on a password change). Every other session is revoked.
+ */
 export async function changePassword(
   deps: AccountDeps,
-  user: UserRow,
-  currentPassword: string,
+  session: ValidSession,
   newPassword: string,
-  keepTokenHash: string,
-): Promise<void> {
-  if (user.password_hash === null || !(await deps.hasher.verify(user.password_hash, currentPassword))) {
-    throw new HttpError(400, 'invalid_current_password', 'The current password is not correct.');
-  }
+  policy: SessionPolicy,
+  meta: SessionMeta,
+): Promise<{ token: string; expiresAt: Date }> {
+  const user = session.user;
   assertPasswordAllowed(deps, newPassword, user);
-  if (await deps.hasher.verify(user.password_hash, newPassword)) {
+  if (user.password_hash !== null && (await deps.hasher.verify(user.password_hash, newPassword))) {
     throw weakPassword([{ code: 'contains_context', message: 'Choose a password different from the current one.' }]);
   }
   const hash = await deps.hasher.hash(newPassword);
-  await deps.db.transaction().execute(async (trx) => {
-    await setPasswordHash(trx, user.id, hash, deps.clock.now().getTime(), { mustChange: false });
-    await revokeUserSessions(trx, user.id, { exceptTokenHash: keepTokenHash });
+  return deps.db.transaction().execute(async (trx) => {
+    const nowMs = deps.clock.now().getTime();
+    // The users row first, then the session, in the order a reset takes them (no deadlock). A
+    // reset or another change that wrote while this request was hashing moved the version and
+    // revoked this session: it won, and this change writes nothing.
+    const written = await setPasswordHash(trx, user.id, hash, nowMs, { mustChange: false, expectedChangedAt: user.password_changed_at });
+    if (!written || !(await revokeSessionByHash(trx, session.tokenHash))) throw errors.unauthenticated();
+    await revokeUserSessions(trx, user.id);
+    return createSession({ db: trx, clock: deps.clock, random: deps.random }, user.id, policy, meta);
   });
+}
+
+/** An admin's unlock of an account locked by failed sign-ins. */
+export async function unlockUser(deps: AccountDeps & Pick<AppDeps, 'limiter'>, id: string): Promise<User> {
+  const row = await unlockUserRow(deps.db, id, deps.clock.now().getTime());
+  if (row === undefined) throw errors.notFound('No such user.');
+  for (const login of [row.email_normalized, row.username_normalized]) if (login !== null) await deps.limiter.clearFailures(loginThrottleKey(login));
+  return toUser(row);
 }
 
 export interface NewUser {
@@ -152,7 +206,8 @@ export async function editUser(deps: AccountDeps, id: string, changes: UserChang
         throw errors.invalidRequest('A user needs an email or a username.', { email: 'Required: this user has no username.' });
       }
       const after = await updateUser(trx, id, changes, deps.clock.now().getTime());
-      if (changes.disabled === true) await revokeUserSessions(trx, id);
+      // A role change rotates the account's sessions: none keeps the privileges it was issued with.
+      if (changes.disabled === true || (changes.role !== undefined && changes.role !== before.role)) await revokeUserSessions(trx, id);
       return toUser(after!);
     });
   } catch (err) {

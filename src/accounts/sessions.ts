@@ -4,7 +4,14 @@ import type { Db } from '../db/index.js';
 import type { Random } from '../random.js';
 import type { UserRow } from './users-repo.js';
 
-export const SESSION_COOKIE = 'gatehouse_session';
+/**
+ * Cookie names. Over https they carry the __Host- prefix: the browser then accepts them only
+ * Secure, for the whole site and from this host, so a sibling subdomain cannot plant or shadow one.
+ */
+export function cookieNames(publicUrl: URL): { session: string; device: string } {
+  const prefix = publicUrl.protocol === 'https:' ? '__Host-' : '';
+  return { session: `${prefix}gatehouse_session`, device: `${prefix}gatehouse_device` };
+}
 const TOKEN_BYTES = 32;
 // Refreshing the idle expiry on every request would be a write per request; once a minute is plenty.
 const TOUCH_INTERVAL_MS = 60_000;
@@ -84,7 +91,13 @@ export async function validateSession(deps: { db: Db; clock: Clock }, token: str
 }
 
 export async function revokeSession(db: Db, token: string): Promise<void> {
-  await db.deleteFrom('sessions').where('token_hash', '=', hashSessionToken(token)).execute();
+  await revokeSessionByHash(db, hashSessionToken(token));
+}
+
+/** true when the session still existed: inside a transaction, proof that nothing revoked it meanwhile. */
+export async function revokeSessionByHash(db: Db, tokenHash: string): Promise<boolean> {
+  const result = await db.deleteFrom('sessions').where('token_hash', '=', tokenHash).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
 }
 
 /** Every session of the user, except the one whose hash is given (the one that changed the password). */

@@ -17,6 +17,8 @@ export interface User {
   disabled: boolean;
   mustChangePassword: boolean;
   hasPassword: boolean;
+  /** too many failed sign-ins from untrusted clients: a reset or an admin's unlock lifts it */
+  locked: boolean;
   createdAt: string;
   passwordChangedAt: string;
 }
@@ -31,6 +33,7 @@ export function toUser(row: UserRow): User {
     disabled: row.disabled === 1,
     mustChangePassword: row.must_change_password === 1,
     hasPassword: row.password_hash !== null,
+    locked: row.locked_at !== null,
     createdAt: new Date(row.created_at).toISOString(),
     passwordChangedAt: new Date(row.password_changed_at).toISOString(),
   };
@@ -98,6 +101,7 @@ export async function insertUser(db: Db, u: NewUserRow): Promise<UserRow> {
     password_hash: u.passwordHash,
     password_changed_at: u.nowMs,
     failed_login_count: 0,
+    locked_at: null,
     created_at: u.nowMs,
     updated_at: u.nowMs,
   };
@@ -125,30 +129,64 @@ export async function updateUser(db: Db, id: string, changes: UserChanges, nowMs
   return findUserById(db, id);
 }
 
-export async function setPasswordHash(db: Db, id: string, passwordHash: string, nowMs: number, options: { mustChange: boolean }): Promise<void> {
-  await db
+/**
+ * Sets the password, clears the failure count and any lock. With expectedChangedAt the write
+ * happens only if the password is still that version (false otherwise): of a reset and a change
+ * racing, the second to write finds the version moved and writes nothing. The new version is
+ * always later than the old, even within one millisecond.
+ */
+export async function setPasswordHash(
+  db: Db,
+  id: string,
+  passwordHash: string,
+  nowMs: number,
+  options: { mustChange: boolean; expectedChangedAt?: number },
+): Promise<boolean> {
+  const expected = options.expectedChangedAt;
+  let q = db
     .updateTable('users')
     .set({
       password_hash: passwordHash,
-      password_changed_at: nowMs,
+      password_changed_at: expected === undefined ? nowMs : Math.max(nowMs, expected + 1),
       must_change_password: options.mustChange ? 1 : 0,
       failed_login_count: 0,
+      locked_at: null,
       updated_at: nowMs,
     })
-    .where('id', '=', id)
-    .execute();
+    .where('id', '=', id);
+  if (expected !== undefined) q = q.where('password_changed_at', '=', expected);
+  const result = await q.executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
-export async function recordLoginFailure(db: Db, id: string): Promise<void> {
+/**
+ * Counts a failed sign-in from an untrusted client; the failure that reaches `lockAfter` locks
+ * the account. true when this failure locked it.
+ */
+export async function recordLoginFailure(db: Db, id: string, options: { lockAfter: number; nowMs: number }): Promise<boolean> {
   await db
     .updateTable('users')
     .set((eb) => ({ failed_login_count: eb('failed_login_count', '+', 1) }))
     .where('id', '=', id)
     .execute();
+  const locked = await db
+    .updateTable('users')
+    .set({ locked_at: options.nowMs })
+    .where('id', '=', id)
+    .where('locked_at', 'is', null)
+    .where('failed_login_count', '>=', options.lockAfter)
+    .executeTakeFirst();
+  return Number(locked.numUpdatedRows) > 0;
 }
 
 export async function clearLoginFailures(db: Db, id: string): Promise<void> {
   await db.updateTable('users').set({ failed_login_count: 0 }).where('id', '=', id).where('failed_login_count', '!=', 0).execute();
+}
+
+/** An admin's unlock: the failure count and the lock are gone. */
+export async function unlockUserRow(db: Db, id: string, nowMs: number): Promise<UserRow | undefined> {
+  await db.updateTable('users').set({ failed_login_count: 0, locked_at: null, updated_at: nowMs }).where('id', '=', id).execute();
+  return findUserById(db, id);
 }
 
 export async function deleteUser(db: Db, id: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_recovery.js';
 import * as m0003 from './migrations/0003_one_reset_token.js';
+import * as m0004 from './migrations/0004_sign_in_locks.js';
 
 export type { Database } from './schema.js';
 export type Db = Kysely<Database>;
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_recovery': m0002,
   '0003_one_reset_token': m0003,
+  '0004_sign_in_locks': m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

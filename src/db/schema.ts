@@ -18,9 +18,27 @@ export interface UsersTable {
   /** null until the user sets a first password (created without one) */
   password_hash: string | null;
   password_changed_at: number;
+  /** consecutive failed sign-ins from clients that are not a trusted device of this account */
   failed_login_count: number;
+  /** set when failed_login_count reached the threshold: untrusted clients cannot sign in until a reset or an unlock */
+  locked_at: number | null;
   created_at: number;
   updated_at: number;
+}
+
+/**
+ * A browser that signed in to an account before (OWASP device cookies): failures from elsewhere
+ * never lock it out. One row per browser and account.
+ */
+export interface TrustedDevicesTable {
+  /** SHA-256 of the device cookie, hex */
+  token_hash: string;
+  user_id: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  /** consecutive failed sign-ins from this browser; at the limit it is no longer trusted */
+  failed_count: number;
 }
 
 export interface SessionsTable {
@@ -110,4 +128,5 @@ export interface Database {
   settings: SettingsTable;
   mail_outbox: MailOutboxTable;
   reset_tokens: ResetTokensTable;
+  trusted_devices: TrustedDevicesTable;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
-import { SESSION_COOKIE, validateSession, type ValidSession } from '../accounts/sessions.js';
+import { cookieNames, validateSession, type ValidSession } from '../accounts/sessions.js';
 import { HttpError, errors } from './errors.js';
 import { normalizedPath } from './hygiene.js';
 
@@ -20,6 +20,7 @@ declare module 'fastify' {
 
 export function installAccessControl(app: FastifyInstance, deps: AppDeps): void {
   const policy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
+  const cookieName = cookieNames(deps.config.publicUrl).session;
   app.decorateRequest('session', null);
   // preValidation: who may call is decided before the body is judged, so an anonymous caller of an
   // admin route gets 401, not field-by-field validation errors.
@@ -28,7 +29,7 @@ export function installAccessControl(app: FastifyInstance, deps: AppDeps): void 
     // Unknown paths answer 404/405 to anyone; API routes that forget to say default to admin-only.
     if (request.is404) return;
     const access = config.access ?? (normalizedPath(request.url).startsWith('/api/') ? 'admin' : 'public');
-    const token = request.cookies[SESSION_COOKIE];
+    const token = request.cookies[cookieName];
     request.session = token ? await validateSession(deps, token, policy) : null;
     if (access === 'public') return;
     // 401 is decided before the role: an anonymous caller learns nothing about admin routes.

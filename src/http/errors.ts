@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BusyError } from '../busy.js';
 
 /** An error the client caused or may see: a stable code, a status and a safe message. */
 export class HttpError extends Error {
@@ -23,6 +24,8 @@ export const errors = {
   conflict: (code: string, message: string): HttpError => new HttpError(409, code, message),
   rateLimited: (retryAfterSeconds: number): HttpError =>
     new HttpError(429, 'rate_limited', 'Too many attempts. Try again later.', {}, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }),
+  overloaded: (retryAfterSeconds: number): HttpError =>
+    new HttpError(503, 'overloaded', 'The server is busy. Try again in a few seconds.', {}, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }),
 };
 
 export interface ErrorBody {
@@ -50,6 +53,7 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof HttpError) return sendError(reply, err);
+    if (err instanceof BusyError) return sendError(reply, errors.overloaded(err.retryAfterSeconds));
     const fe = err as FastifyError;
     if (fe.validation) {
       const fields: Record<string, string> = {};

@@ -13,11 +13,19 @@ export interface RateLimitResult {
 export interface RateLimiter {
   /** Counts a hit against key in a fixed window. A limit of 0 means no limit. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitResult>;
-  /** Seconds the key must still wait after its consecutive failures; 0 when it may try now. */
-  failureDelay(key: string): Promise<number>;
-  /** Records a failure: past FREE_FAILURES each one doubles the wait, up to MAX_FAILURE_DELAY_SECONDS. */
-  recordFailure(key: string): Promise<void>;
+  /** The key's run of consecutive failures and the seconds it must still wait (0: it may try now). */
+  failureState(key: string): Promise<FailureState>;
+  /**
+   * Records a failure and returns the run's length: past FREE_FAILURES each one doubles the wait,
+   * up to MAX_FAILURE_DELAY_SECONDS. 0 when the store could not count it.
+   */
+  recordFailure(key: string): Promise<number>;
   clearFailures(key: string): Promise<void>;
+}
+
+export interface FailureState {
+  failures: number;
+  waitSeconds: number;
 }
 
 /** Failures allowed in a row before any wait. */
@@ -30,6 +38,12 @@ export const FAILURE_MEMORY_SECONDS = 24 * 3600;
 export function failureDelaySeconds(failures: number): number {
   if (failures < FREE_FAILURES) return 0;
   return Math.min(MAX_FAILURE_DELAY_SECONDS, 2 ** (failures - FREE_FAILURES));
+}
+
+/** Whole seconds from nowMs until the wait that `failures` failures, the last at lastAtMs, impose ends. */
+export function waitSecondsAfter(failures: number, lastAtMs: number, nowMs: number): number {
+  const waitUntilMs = lastAtMs + failureDelaySeconds(failures) * 1000;
+  return waitUntilMs > nowMs ? Math.ceil((waitUntilMs - nowMs) / 1000) : 0;
 }
 
 /** A single instance's counters. With REDIS_URL every instance shares them (redis-rate-limiter.ts). */
@@ -60,19 +74,20 @@ export function createMemoryRateLimiter(clock: Clock): RateLimiter {
       if (w.count <= limit) return { allowed: true, retryAfterSeconds: 0 };
       return { allowed: false, retryAfterSeconds: Math.ceil((w.resetsAtMs - nowMs) / 1000) };
     },
-    async failureDelay(key) {
+    async failureState(key) {
       const f = failures.get(key);
-      if (f === undefined) return 0;
       const nowMs = clock.now().getTime();
-      const waitUntilMs = f.lastAtMs + failureDelaySeconds(f.count) * 1000;
-      return waitUntilMs > nowMs ? Math.ceil((waitUntilMs - nowMs) / 1000) : 0;
+      if (f === undefined || nowMs - f.lastAtMs > FAILURE_MEMORY_SECONDS * 1000) return { failures: 0, waitSeconds: 0 };
+      return { failures: f.count, waitSeconds: waitSecondsAfter(f.count, f.lastAtMs, nowMs) };
     },
     async recordFailure(key) {
       const nowMs = clock.now().getTime();
       sweep(nowMs);
       const f = failures.get(key);
       const fresh = f === undefined || nowMs - f.lastAtMs > FAILURE_MEMORY_SECONDS * 1000;
-      failures.set(key, { count: fresh ? 1 : f.count + 1, lastAtMs: nowMs });
+      const count = fresh ? 1 : f.count + 1;
+      failures.set(key, { count, lastAtMs: nowMs });
+      return count;
     },
     async clearFailures(key) {
       failures.delete(key);

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import { FAILURE_MEMORY_SECONDS, failureDelaySeconds, type RateLimiter } from './rate-limiter.js';
+import { FAILURE_MEMORY_SECONDS, waitSecondsAfter, type RateLimiter } from './rate-limiter.js';
 
 // One round trip each, atomic on the server, so every instance sees the same counts.
 const HIT = `
@@ -50,19 +50,19 @@ export function createRedisRateLimiter(url: string, deps: { clock: Clock; logger
         return failOpen('hit', { allowed: true, retryAfterSeconds: 0 })(err);
       }
     },
-    async failureDelay(key) {
+    async failureState(key) {
       try {
         const [count, last] = await redis.hmget(`${prefix}fail:${key}`, 'count', 'last');
-        if (count === null || last === null) return 0;
-        const waitUntilMs = Number(last) + failureDelaySeconds(Number(count)) * 1000;
         const nowMs = deps.clock.now().getTime();
-        return waitUntilMs > nowMs ? Math.ceil((waitUntilMs - nowMs) / 1000) : 0;
+        if (count === null || last === null || nowMs - Number(last) > FAILURE_MEMORY_SECONDS * 1000) return { failures: 0, waitSeconds: 0 };
+        return { failures: Number(count), waitSeconds: waitSecondsAfter(Number(count), Number(last), nowMs) };
       } catch (err) {
-        return failOpen('failureDelay', 0)(err);
+        return failOpen('failureState', { failures: 0, waitSeconds: 0 })(err);
       }
     },
     async recordFailure(key) {
-      await redis.eval(FAIL, 1, `${prefix}fail:${key}`, deps.clock.now().getTime(), FAILURE_MEMORY_SECONDS * 1000).catch(failOpen('recordFailure', undefined));
+      const count = await redis.eval(FAIL, 1, `${prefix}fail:${key}`, deps.clock.now().getTime(), FAILURE_MEMORY_SECONDS * 1000).catch(failOpen('recordFailure', 0));
+      return Number(count);
     },
     async clearFailures(key) {
       await redis.del(`${prefix}fail:${key}`).catch(failOpen('clearFailures', undefined));

@@ -112,7 +112,9 @@ export async function completeReset(deps: RecoveryDeps, input: { token: string; 
     const nowMs = deps.clock.now().getTime();
     const owner = await consumeResetToken(trx, live.tokenHash, nowMs);
     if (owner === null) return null;
-    await setPasswordHash(trx, owner.id, hash, nowMs, { mustChange: false });
+    // Written only if the password is still the one the token was bound to: a change that
+    // raced in wins, and this reset reports an invalid link.
+    if (!(await setPasswordHash(trx, owner.id, hash, nowMs, { mustChange: false, expectedChangedAt: owner.password_changed_at }))) return null;
     await revokeUserSessions(trx, owner.id);
     await deleteUserTokens(trx, owner.id);
     if (owner.email !== null) {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addUser, makeTestApp, signIn, STRONG_PASSWORD, OTHER_STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
+import { addUser, makeTestApp, sessionCookie, signIn, STRONG_PASSWORD, OTHER_STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
 
 let ctx: TestContext;
 beforeEach(async () => {
@@ -131,7 +131,11 @@ describe('POST /api/auth/change-password', () => {
       payload: { currentPassword: STRONG_PASSWORD, newPassword: OTHER_STRONG_PASSWORD },
     });
     expect(res.statusCode).toBe(204);
-    expect((await ctx.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: a } })).statusCode).toBe(200);
+    // This browser stays signed in with a new session id; the old id is void like every other session.
+    const rotated = sessionCookie(res);
+    expect(rotated).not.toBe(a);
+    expect((await ctx.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: rotated } })).statusCode).toBe(200);
+    expect((await ctx.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: a } })).statusCode).toBe(401);
     expect((await ctx.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: b } })).statusCode).toBe(401);
     await signIn(ctx, 'bob', OTHER_STRONG_PASSWORD);
   });
@@ -156,7 +160,7 @@ describe('POST /api/auth/change-password', () => {
     expect((await ctx.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie } })).json().user.mustChangePassword).toBe(true);
     const change = await ctx.app.inject({ method: 'POST', url: '/api/auth/change-password', headers: { cookie }, payload: { currentPassword: STRONG_PASSWORD, newPassword: OTHER_STRONG_PASSWORD } });
     expect(change.statusCode).toBe(204);
-    expect((await ctx.app.inject({ method: 'GET', url: '/api/users', headers: { cookie } })).statusCode).toBe(200);
+    expect((await ctx.app.inject({ method: 'GET', url: '/api/users', headers: { cookie: sessionCookie(change) } })).statusCode).toBe(200);
   });
 });
 

@@ -6,9 +6,11 @@ import { HttpError } from '../../src/http/errors.js';
 import { seededRandom } from '../../src/random.js';
 import { listAudit, recordAudit } from '../../src/audit/audit.js';
 import type { PasswordHasher } from '../../src/accounts/passwords.js';
+import { MAX_DEVICE_FAILURES } from '../../src/accounts/devices.js';
+import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
 import {
   MAX_CONSECUTIVE_LOGIN_FAILURES,
-  authenticate,
+  signIn,
   createUser,
   editUser,
   removeUser,
@@ -237,7 +239,8 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
 
       it('counts login failures one by one and setPasswordHash resets them', async () => {
         await insertUser(db, row({ id: 'bob', username: 'bob', passwordHash: 'old' }));
-        for (let i = 0; i < 3; i++) await recordLoginFailure(db, 'bob');
+        for (let i = 0; i < 3; i++) expect(await recordLoginFailure(db, 'bob', { lockAfter: 3, nowMs: T0 })).toBe(i === 2);
+        expect((await findUserById(db, 'bob'))?.locked_at).toBe(T0);
         expect((await findUserById(db, 'bob'))?.failed_login_count).toBe(3);
         await setPasswordHash(db, 'bob', 'new-hash', T0 + 1000, { mustChange: true });
         expect(await findUserById(db, 'bob')).toMatchObject({
@@ -246,6 +249,7 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
           password_changed_at: T0 + 1000,
           updated_at: T0 + 1000,
           must_change_password: 1,
+          locked_at: null,
         });
         await setPasswordHash(db, 'bob', 'newer', T0 + 2000, { mustChange: false });
         expect((await findUserById(db, 'bob'))?.must_change_password).toBe(0);
@@ -452,8 +456,8 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
         // A disabled admin does not count as a remaining admin.
         const off = await admin('off');
         await editUser(deps, off, { disabled: true });
-        for (const attempt of [editUser(deps, only, { role: 'user' }), editUser(deps, only, { disabled: true }), removeUser(deps, only)]) {
-          const err = await errorOf(attempt);
+        for (const attempt of [() => editUser(deps, only, { role: 'user' }), () => editUser(deps, only, { disabled: true }), () => removeUser(deps, only)]) {
+          const err = await errorOf(attempt());
           expect(err).toBeInstanceOf(HttpError);
           expect(err).toMatchObject({ statusCode: 409, code: 'last_admin' });
         }
@@ -508,12 +512,21 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
         }
       });
 
+      // The signed-in account, or the outcome that refused it; the device cookie comes back in `device`.
+      let device: string | undefined;
+      const authenticate = async (d: AccountDeps, login: string, password: string, deviceToken?: string) => {
+        const r = await signIn({ ...d, limiter: createMemoryRateLimiter(clock) }, { login, password, deviceToken });
+        if (r.outcome !== 'signed_in') return r.outcome === 'invalid_credentials' ? null : r.outcome;
+        device = r.device.token;
+        return r.user;
+      };
+
       it('authenticates the right password by email or username and clears earlier failures', async () => {
         const user = await createUser(deps, newUser({ email: 'jane@example.com', username: 'jane' }));
-        await recordLoginFailure(db, user.id);
+        await recordLoginFailure(db, user.id, { lockAfter: MAX_CONSECUTIVE_LOGIN_FAILURES, nowMs: T0 });
         const byEmail = await authenticate(deps, 'JANE@example.com', PASSWORD);
-        expect(byEmail?.id).toBe(user.id);
-        expect((await authenticate(deps, 'jane', PASSWORD))?.id).toBe(user.id);
+        expect(byEmail).toMatchObject({ id: user.id });
+        expect(await authenticate(deps, 'jane', PASSWORD)).toMatchObject({ id: user.id });
         expect((await findUserById(db, user.id))?.failed_login_count).toBe(0);
       });
 
@@ -550,10 +563,37 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
         await authenticate(deps, 'locked', 'wrong');
         expect((await findUserById(db, almost.id))?.failed_login_count).toBe(99);
         expect((await findUserById(db, locked.id))?.failed_login_count).toBe(100);
-        expect((await authenticate(deps, 'almost', PASSWORD))?.id).toBe(almost.id);
-        expect(await authenticate(deps, 'locked', PASSWORD)).toBeNull();
+        expect(await authenticate(deps, 'almost', PASSWORD)).toMatchObject({ id: almost.id });
+        expect(await authenticate(deps, 'locked', PASSWORD)).toBe('locked');
         await setPasswordHash(db, locked.id, await plainHasher.hash('a brand new passphrase'), T0, { mustChange: false });
-        expect((await authenticate(deps, 'locked', 'a brand new passphrase'))?.id).toBe(locked.id);
+        expect(await authenticate(deps, 'locked', 'a brand new passphrase')).toMatchObject({ id: locked.id });
+      });
+
+      it("lets the owner's trusted browser sign in to a locked account, and only that account", async () => {
+        const jane = await createUser(deps, newUser({ email: 'jane@example.com', username: 'jane' }));
+        await createUser(deps, newUser({ username: 'bob' }));
+        await authenticate(deps, 'jane', PASSWORD);
+        const janes = device!;
+        await db.updateTable('users').set({ failed_login_count: MAX_CONSECUTIVE_LOGIN_FAILURES, locked_at: T0 }).execute();
+        expect(await authenticate(deps, 'jane', PASSWORD)).toBe('locked');
+        expect(await authenticate(deps, 'jane', PASSWORD, janes)).toMatchObject({ id: jane.id });
+        // By either spelling of the login; never for another account.
+        expect(await authenticate(deps, 'Jane@Example.com', PASSWORD, janes)).toMatchObject({ id: jane.id });
+        expect(await authenticate(deps, 'bob', PASSWORD, janes)).toBe('locked');
+        // The trusted success leaves the strangers' lock in place.
+        expect((await findUserById(db, jane.id))?.locked_at).toBe(T0);
+      });
+
+      it('counts a trusted browser\'s wrong passwords against it alone, and stops trusting it at the limit', async () => {
+        const jane = await createUser(deps, newUser({ username: 'jane' }));
+        await authenticate(deps, 'jane', PASSWORD);
+        const janes = device!;
+        for (let i = 0; i < MAX_DEVICE_FAILURES - 1; i++) expect(await authenticate(deps, 'jane', 'wrong', janes)).toBeNull();
+        expect((await findUserById(db, jane.id))?.failed_login_count).toBe(0);
+        await db.updateTable('users').set({ locked_at: T0 }).execute();
+        expect(await authenticate(deps, 'jane', PASSWORD, janes)).toMatchObject({ id: jane.id });
+        for (let i = 0; i < MAX_DEVICE_FAILURES; i++) await authenticate(deps, 'jane', 'wrong', janes);
+        expect(await authenticate(deps, 'jane', PASSWORD, janes)).toBe('locked');
       });
     });
   });

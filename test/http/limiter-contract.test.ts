@@ -52,16 +52,17 @@ for (const [name, make, enabled] of adapters) {
       const clock = new FakeClock();
       const limiter = make(clock);
       for (let i = 0; i < 5; i++) await limiter.recordFailure('login:bob');
-      expect(await limiter.failureDelay('login:bob')).toBe(1);
+      expect((await limiter.failureState('login:bob')).waitSeconds).toBe(1);
       clock.advanceSeconds(1);
-      expect(await limiter.failureDelay('login:bob')).toBe(0);
+      expect((await limiter.failureState('login:bob')).waitSeconds).toBe(0);
       await limiter.recordFailure('login:bob');
-      expect(await limiter.failureDelay('login:bob')).toBe(2);
+      expect((await limiter.failureState('login:bob')).waitSeconds).toBe(2);
       await limiter.recordFailure('login:bob');
-      expect(await limiter.failureDelay('login:bob')).toBe(4);
-      expect(await limiter.failureDelay('login:alice')).toBe(0);
+      expect((await limiter.failureState('login:bob')).waitSeconds).toBe(4);
+      expect((await limiter.failureState('login:alice')).waitSeconds).toBe(0);
+      expect((await limiter.failureState('login:bob')).failures).toBe(7);
       await limiter.clearFailures('login:bob');
-      expect(await limiter.failureDelay('login:bob')).toBe(0);
+      expect((await limiter.failureState('login:bob')).waitSeconds).toBe(0);
     });
   });
 }
@@ -82,7 +83,7 @@ describe.runIf(haveRedis)('redis limiter', () => {
     const lost = createRedisRateLimiter('redis://127.0.0.1:1', { clock: new FakeClock(), logger: createLogger('silent') });
     opened.push(lost);
     expect(await lost.hit('k', 1, 60)).toEqual({ allowed: true, retryAfterSeconds: 0 });
-    expect(await lost.failureDelay('k')).toBe(0);
-    await expect(lost.recordFailure('k')).resolves.toBeUndefined();
+    expect(await lost.failureState('k')).toEqual({ failures: 0, waitSeconds: 0 });
+    await expect(lost.recordFailure('k')).resolves.toBe(0);
   });
 });

@@ -20,13 +20,13 @@ export function fakeHasher(): PasswordHasher {
 /** A limiter that never refuses: the fuzz reaches every handler instead of stopping at 429. */
 export const unlimited: RateLimiter = {
   hit: async () => ({ allowed: true, retryAfterSeconds: 0 }),
-  failureDelay: async () => 0,
-  recordFailure: async () => undefined,
+  failureState: async () => ({ failures: 0, waitSeconds: 0 }),
+  recordFailure: async () => 0,
   clearFailures: async () => undefined,
 };
 
 export interface LimiterCall {
-  method: 'hit' | 'failureDelay' | 'recordFailure' | 'clearFailures';
+  method: 'hit' | 'failureState' | 'recordFailure' | 'clearFailures';
   key: string;
   args: unknown[];
   result: unknown;
@@ -43,7 +43,7 @@ export function spyLimiter(inner: RateLimiter): RateLimiter & { calls: LimiterCa
   return {
     calls,
     hit: (key, limit, windowSeconds) => record('hit', key, [limit, windowSeconds], () => inner.hit(key, limit, windowSeconds)),
-    failureDelay: (key) => record('failureDelay', key, [], () => inner.failureDelay(key)),
+    failureState: (key) => record('failureState', key, [], () => inner.failureState(key)),
     recordFailure: (key) => record('recordFailure', key, [], () => inner.recordFailure(key)),
     clearFailures: (key) => record('clearFailures', key, [], () => inner.clearFailures(key)),
   };
