@@ -69,6 +69,40 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     await context.close();
   });
 
+  it('takes a token from the query string (an old or pasted link) out of the address bar, then resets with it', async () => {
+    await addUser(app.ctx, { email: 'quinn@example.com', name: 'Quinn Query' });
+    await app.ctx.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: 'quinn@example.com' }, remoteAddress: '198.51.100.77' });
+    await app.ctx.outbox.drain();
+    const token = /#token=([A-Za-z0-9_-]{43})/.exec(app.ctx.mailer.sent.find((m) => m.to === 'quinn@example.com')?.text ?? '')?.[1];
+    expect(token).toBeDefined();
+
+    const { context, page, record } = await openPage(browser, app.baseUrl);
+    const verified: Request[] = [];
+    page.on('request', (r) => (r.url().endsWith('/api/auth/reset-password/verify') ? verified.push(r) : undefined));
+    await page.goto(`/reset-password?token=${token}`);
+    const heading = page.getByRole('heading', { level: 1 });
+    await heading.waitFor();
+    // The page took the token (not "Open the link from your email") and cleared the address bar.
+    expect(await heading.innerText()).toBe('Choose a new password');
+    expect(page.url()).toBe(`${app.baseUrl}/reset-password`);
+    await page.getByLabel('New password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
+    expect(verified.map((r) => r.postDataJSON())).toEqual([{ token }]);
+    await page.getByLabel('Confirm password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.getByRole('status').filter({ hasText: 'Your password was changed.' }).waitFor();
+    await page.getByRole('button', { name: 'Go to login now' }).click();
+    await page.getByLabel('Email or username').fill('quinn@example.com');
+    await page.getByLabel('Password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Welcome, Quinn Query' }).waitFor();
+
+    // Only the navigation that opened the page carried the token, and the server logged its path alone.
+    expect(record.requests.filter((url) => url.includes(token!))).toEqual([`${app.baseUrl}/reset-password?token=${token}`]);
+    expect(app.ctx.logs.filter((line) => line.includes(token!))).toEqual([]);
+    expect(app.ctx.logs.some((line) => line.includes('"url":"/reset-password?token=[redacted]"'))).toBe(true);
+    await context.close();
+  });
+
   it('removes the token from the address bar on load and says an unknown link does not work', async () => {
     const { context, page, record } = await openPage(browser, app.baseUrl);
     const verify = page.waitForRequest('**/api/auth/reset-password/verify');
