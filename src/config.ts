@@ -34,7 +34,11 @@ export interface Config {
   };
   readonly trustProxy: TrustProxy;
   readonly logLevel: string;
+  /** the secrets the email settings may name (MAIL_SECRET_NAME_PATTERN); no other secret is read for mail */
+  readonly mailSecretNamePattern: RegExp;
 }
+
+export const DEFAULT_MAIL_SECRET_NAME_PATTERN = '^(smtp|mail)-';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -137,6 +141,15 @@ export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
   const logLevel = read('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
+  // The settings form would otherwise let an admin send any secret of the store to any host.
+  const mailPatternRaw = read('MAIL_SECRET_NAME_PATTERN') ?? DEFAULT_MAIL_SECRET_NAME_PATTERN;
+  let mailSecretNamePattern = new RegExp(DEFAULT_MAIL_SECRET_NAME_PATTERN);
+  try {
+    mailSecretNamePattern = new RegExp(mailPatternRaw);
+  } catch (err) {
+    problems.push(`MAIL_SECRET_NAME_PATTERN must be a JavaScript regular expression (got "${mailPatternRaw}": ${(err as Error).message})`);
+  }
+
   const config: Config = {
     port,
     host,
@@ -160,9 +173,10 @@ export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
     },
     trustProxy,
     logLevel,
+    mailSecretNamePattern,
   };
   if (problems.length > 0) throw new ConfigError(problems);
-  for (const section of [config.database, config.secrets, config.limits, config.trustProxy]) {
+  for (const section of [config.database, config.secrets, config.limits, config.trustProxy, config.mailSecretNamePattern]) {
     if (typeof section === 'object') Object.freeze(section);
   }
   return Object.freeze(config);

@@ -191,6 +191,10 @@ async function secretsCommand(args: string[]): Promise<void> {
     if (sub === 'set') {
       await deps.secrets.set(name!, value!);
       process.stdout.write(`secret ${name} saved\n`);
+      // Saved all the same: the store serves other things than mail.
+      if (!cfg.mailSecretNamePattern.test(name!)) {
+        process.stderr.write(`note: email settings can only use secrets whose names match ${cfg.mailSecretNamePattern.source} (MAIL_SECRET_NAME_PATTERN)\n`);
+      }
     } else if (sub === 'get') {
       const secret = await deps.secrets.get(name!);
       if (secret === undefined) throw new Error(`no secret named "${name}"`);
@@ -215,7 +219,7 @@ async function mailCommand(args: string[]): Promise<void> {
   if (to === null) throw new UsageError(`--to "${values.to}" is not one valid address`);
   return withRuntime(async (deps) => {
     await migrateToLatest(deps.db);
-    const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, to });
+    const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, secretNamePattern: deps.config.mailSecretNamePattern, to });
     for (const stage of result.stages) process.stdout.write(`${formatStage(stage)}\n`);
     if (!result.ok) throw new Error(`${result.error}: ${result.message} — ${result.hint}`);
   });

@@ -70,8 +70,9 @@ describe('validation', () => {
       MAIL_DEV_INBOX: 'yes',
       DATABASE_URL: 'mysql://db/gatehouse',
       LOG_LEVEL: 'loud',
+      MAIL_SECRET_NAME_PATTERN: '(',
     });
-    const names = ['PORT', 'PASSWORD_MIN_LENGTH', 'TRUST_PROXY', 'SECRETS_KEY', 'MAIL_DEV_INBOX', 'DATABASE_URL', 'LOG_LEVEL'];
+    const names = ['PORT', 'PASSWORD_MIN_LENGTH', 'TRUST_PROXY', 'SECRETS_KEY', 'MAIL_DEV_INBOX', 'DATABASE_URL', 'LOG_LEVEL', 'MAIL_SECRET_NAME_PATTERN'];
     expect(problems).toHaveLength(names.length);
     for (const name of names) expect(problems.filter((p) => p.includes(name)), name).toHaveLength(1);
   });
@@ -103,6 +104,8 @@ describe('validation', () => {
     ['PUBLIC_URL', 'https://example.com/#top'],
     ['PUBLIC_URL', 'https://user:pass@example.com'],
     ['PUBLIC_URL', 'not a url'],
+    ['MAIL_SECRET_NAME_PATTERN', '^(smtp|mail-'],
+    ['MAIL_SECRET_NAME_PATTERN', '[a-'],
   ])('refuses %s=%s', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
@@ -199,6 +202,19 @@ describe('variables', () => {
     expect(load({ SECRETS_KEY: bytes.toString('hex') }).secrets.key?.equals(bytes)).toBe(true);
     expect(load({ SECRETS_KEY: bytes.toString('hex').toUpperCase() }).secrets.key?.equals(bytes)).toBe(true);
     expect(load({ SECRETS_KEY: bytes.toString('base64') }).secrets.key?.equals(bytes)).toBe(true);
+  });
+
+  it('lets email settings name only secrets starting smtp- or mail- by default, and MAIL_SECRET_NAME_PATTERN changes that', () => {
+    const byDefault = load({}).mailSecretNamePattern;
+    expect(byDefault.source).toBe('^(smtp|mail)-');
+    for (const name of ['smtp-password', 'smtp-sender', 'mail-from']) expect(byDefault.test(name), name).toBe(true);
+    for (const name of ['billing-db-password', 'tempAdminPassword', 'SMTP-password', 'my-smtp-password', 'smtp']) expect(byDefault.test(name), name).toBe(false);
+    const custom = load({ MAIL_SECRET_NAME_PATTERN: '^outbound-mail-(from|pass)$' }).mailSecretNamePattern;
+    expect(custom.test('outbound-mail-pass')).toBe(true);
+    expect(custom.test('smtp-password')).toBe(false);
+    // Used again and again: a frozen pattern without flags keeps no state between tests.
+    expect(Object.isFrozen(custom)).toBe(true);
+    expect([custom.test('outbound-mail-from'), custom.test('outbound-mail-from')]).toEqual([true, true]);
   });
 
   it('refuses a SECRETS_KEY that is not 32 bytes', () => {

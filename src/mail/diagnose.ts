@@ -6,8 +6,8 @@ import nodemailer from 'nodemailer';
 import { parseEmail } from '../accounts/identifiers.js';
 import { envVariableForSecret } from '../secrets/env.js';
 import type { SecretStore } from '../secrets/store.js';
-import { type EmailSettings, type TlsMode, isLoopbackHost, tlsModeOf, validateEmailSettings } from './settings.js';
-import { credentialForms, scrub, smtpTransportOptions, type SmtpCredentials } from './transport.js';
+import { type EmailSettings, type TlsMode, isLoopbackHost, isMailSecretName, tlsModeOf, validateEmailSettings } from './settings.js';
+import { credentialForms, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions, type SmtpCredentials } from './transport.js';
 
 /*
  * The staged email check behind the Settings page's "Send test email" and `gatehouse mail test`.
@@ -43,6 +43,8 @@ export const DEFAULT_DIAGNOSE_TIMEOUTS_MS: DiagnoseTimeoutsMs = { connect: 10_00
 export interface DiagnoseInput {
   settings: EmailSettings | undefined;
   secrets: SecretStore;
+  /** MAIL_SECRET_NAME_PATTERN: a secret outside it is never read */
+  secretNamePattern: RegExp;
   /** one valid address (the caller parses it) */
   to: string;
   timeoutsMs?: DiagnoseTimeoutsMs;
@@ -80,6 +82,14 @@ const NATURAL_CODE: Record<DiagnoseStageName, DiagnoseErrorCode> = {
 
 const PORT_ADVICE = 'Use port 587 with SSL enabled (STARTTLS) or port 465 with SSL enabled (implicit TLS).';
 
+/**
+ * Something answered that is not a mail server. None of its bytes are shown: quoting them would
+ * turn the Settings page into a tool that reads the banners of any host and port it can reach.
+ */
+function notSmtp(where: string): Failure {
+  return new Failure('connect_failed', `${where} does not speak SMTP.`, `Something answers on this port, but it is not a mail server. Check the host and the port. ${PORT_ADVICE}`);
+}
+
 export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResult> {
   const timeouts = input.timeoutsMs ?? DEFAULT_DIAGNOSE_TIMEOUTS_MS;
   const stages: DiagnoseStage[] = [];
@@ -108,7 +118,8 @@ export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResul
       if (s === undefined) {
         throw new Failure('not_configured', 'Email settings are not saved yet.', 'Open Settings, fill in the "Forgot password" email form (host, port, secret names, SSL) and save it.');
       }
-      const problems = validateEmailSettings(s);
+      // Names outside MAIL_SECRET_NAME_PATTERN are the secrets step's to report, with its own hint.
+      const problems = validateEmailSettings(s, null);
       if (Object.keys(problems).length > 0) {
         throw new Failure('not_configured', `The saved email settings are not valid (${Object.keys(problems).join(', ')}).`, 'Open Settings, correct the email form and save it again.');
       }
@@ -119,6 +130,16 @@ export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResul
     const where = `${settings.host}:${settings.port}`;
 
     const credentials = await stage('secrets', async () => {
+      for (const name of [settings.emailSecretName, settings.passwordSecretName]) {
+        if (name !== null && !isMailSecretName(name, input.secretNamePattern)) {
+          // Not read at all: the store holds other secrets too, and this check would send them to the host above.
+          throw new Failure(
+            'secret_not_found',
+            `The secret "${name}" was not read: email settings can only use secrets whose names match ${input.secretNamePattern.source}.`,
+            `Store the sender address and its password under names that match MAIL_SECRET_NAME_PATTERN (${input.secretNamePattern.source}), for example "smtp-sender" and "smtp-password", and save the settings with those names (or change MAIL_SECRET_NAME_PATTERN).`,
+          );
+        }
+      }
       const fromValue = await readSecret(input.secrets, settings.emailSecretName, 'the sender address');
       const from = parseEmail(fromValue);
       if (from === null) {
@@ -423,7 +444,8 @@ interface Reply {
 
 /** The server's first bytes were not an SMTP reply. */
 class NotSmtpError extends Error {
-  constructor(readonly line: string) {
+  // What the server said is not kept: nothing of a peer that does not speak SMTP is ever shown.
+  constructor() {
     super('not an SMTP reply');
   }
 }
@@ -519,7 +541,7 @@ class Wire {
     this.received += chunk.length;
     this.buffer += chunk.toString('latin1');
     if (this.buffer.length > 64 * 1024) {
-      this.push(new NotSmtpError(this.buffer.slice(0, 80)));
+      this.push(new NotSmtpError());
       this.buffer = '';
       return;
     }
@@ -528,7 +550,7 @@ class Wire {
       this.buffer = this.buffer.slice(end + 1);
       const m = /^(\d{3})(?:([ -])(.*))?$/.exec(line);
       if (m === null) {
-        this.push(new NotSmtpError(line));
+        this.push(new NotSmtpError());
         continue;
       }
       this.lines.push(m[3] ?? '');
@@ -583,7 +605,10 @@ async function awaitGreeting(wire: Wire, target: TlsTarget, timeouts: DiagnoseTi
     const first = await Promise.race([greeting, sniff]);
     if (first === 'speaks-tls') return first;
     if (first.code === 220) return first;
-    const temporary = first.code === 421 || (first.code >= 400 && first.code < 500);
+    // 421 and 554 are the refusals a mail server may greet with (RFC 5321 §3.1, §4.2.5); any other
+    // reply is not from a mail server, and is not quoted.
+    if (first.code !== 421 && first.code !== 554) throw notSmtp(where);
+    const temporary = first.code === 421;
     throw new Failure(
       'connect_failed',
       `${where} refused the session before any command: "${clip(first.text)}".`,
@@ -607,9 +632,7 @@ async function awaitGreeting(wire: Wire, target: TlsTarget, timeouts: DiagnoseTi
 }
 
 function notSmtpOrClosed(err: unknown, where: string): Failure {
-  if (err instanceof NotSmtpError) {
-    return new Failure('connect_failed', `${where} does not speak SMTP: it said "${clip(printable(err.line), 80)}".`, `Check the host and the port. ${PORT_ADVICE}`);
-  }
+  if (err instanceof NotSmtpError) return notSmtp(where);
   return lostConnection(err, where, 'the greeting');
 }
 
@@ -632,9 +655,10 @@ async function readGreetingOverTls(wire: Wire, timeoutMs: number, where: string)
     }
     throw notSmtpOrClosed(err, where);
   }
-  if (reply.code !== 220) {
+  if (reply.code === 421 || reply.code === 554) {
     throw new Failure('connect_failed', `${where} refused the session before any command: "${clip(reply.text)}".`, 'The server turns this machine away; ask the mail server\'s admin.');
   }
+  if (reply.code !== 220) throw notSmtp(where);
   return reply;
 }
 
@@ -786,6 +810,7 @@ async function implicitTlsFailure(err: unknown, target: TlsTarget, timeouts: Dia
   const silent = (err as TlsHandshakeError).code === 'ETIMEDOUT';
   if (!isNotTls(err) && !silent) return tlsFailure(err, target);
   const plain = await sniffPlainSmtp(target, timeouts);
+  if (plain === 'not-smtp') return notSmtp(where);
   if (plain !== undefined) {
     const starttls = plain.offersStarttls ? ' and offers STARTTLS' : '';
     const code = (err as TlsHandshakeError).code;
@@ -806,14 +831,21 @@ async function implicitTlsFailure(err: unknown, target: TlsTarget, timeouts: Dia
   return tlsFailure(err, target);
 }
 
-/** A fresh plain connection: does the port greet in plain SMTP, and does it offer STARTTLS? */
-async function sniffPlainSmtp(target: TlsTarget, timeouts: DiagnoseTimeoutsMs): Promise<{ greeting: string; offersStarttls: boolean } | undefined> {
+/**
+ * A fresh plain connection: does the port greet in plain SMTP, and does it offer STARTTLS?
+ * 'not-smtp' when it greets with something else (an SSH banner); undefined when it says nothing.
+ */
+async function sniffPlainSmtp(target: TlsTarget, timeouts: DiagnoseTimeoutsMs): Promise<{ greeting: string; offersStarttls: boolean } | 'not-smtp' | undefined> {
   let socket: net.Socket | undefined;
   try {
     socket = await connectTcp(target.address, target.port, timeouts.connect, '');
     const wire = new Wire(socket);
-    const greeting = await wire.read(timeouts.greeting);
-    if (greeting.code !== 220) return undefined;
+    const greeting = await wire.read(timeouts.greeting).catch((err: unknown) => {
+      if (err instanceof NotSmtpError) return 'not-smtp' as const;
+      throw err;
+    });
+    if (greeting === 'not-smtp') return greeting;
+    if (greeting.code !== 220) return greeting.code === 421 || greeting.code === 554 ? undefined : 'not-smtp';
     const ehlo = await wire.command(`EHLO ${ehloName(socket.localAddress)}`, timeouts.socket).catch(() => undefined);
     wire.quit();
     return { greeting: greeting.text, offersStarttls: ehlo !== undefined && ehlo.code === 250 && offers(ehlo, 'STARTTLS') };
@@ -885,7 +917,10 @@ interface TransportContext {
 
 function transportFailure(err: unknown, ctx: TransportContext): Failure {
   const e = err as { code?: string; responseCode?: number; response?: string; command?: string; message?: string };
-  const reply = ctx.hide(oneLine(e.response ?? e.message ?? 'no reply'));
+  // nodemailer connects anew: whatever answers this time may not be the mail server seen above.
+  const text = serverErrorText(err);
+  if (text === NOT_SMTP_DETAIL) return notSmtp(ctx.where);
+  const reply = ctx.hide(oneLine(text));
   const google = /google|gmail/i.test(reply) || /(^|\.)(gmail|google(mail)?)\.com\.?$/i.test(ctx.settings.host);
   const microsoft = /office365|outlook|microsoft/i.test(ctx.settings.host) || /5\.7\.(139|57|3)\b/.test(reply);
 
@@ -998,8 +1033,4 @@ function oneLine(text: string): string {
 function clip(text: string, max = 300): string {
   const line = oneLine(text);
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
-
-function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?');
 }

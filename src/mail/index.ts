@@ -38,7 +38,8 @@ export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; 
 } {
   // The settings read to choose the mailer are the ones it sends with: one read per message.
   let settings: EmailSettings | undefined;
-  const smtp = createSmtpMailer(async () => settings, o.secrets);
+  // The thread loads the same Config as the server: MAIL_SECRET_NAME_PATTERN holds here too.
+  const smtp = createSmtpMailer(async () => settings, o.secrets, { secretNamePattern: o.config.mailSecretNamePattern });
   return {
     async mailer() {
       if (o.devInboxMailer !== undefined && o.config.mailDevInbox === true) return o.devInboxMailer;

@@ -3,12 +3,22 @@ import type { AppDeps } from '../deps.js';
 import { recordAudit } from '../audit/audit.js';
 import { actorOf, errorSchema } from '../accounts/routes.js';
 import { maskEmail, parseEmail } from '../accounts/identifiers.js';
-import { errors } from '../http/errors.js';
-import { isValidSecretName, SecretStoreUnavailableError, type SecretStore } from '../secrets/store.js';
+import { errors, HttpError } from '../http/errors.js';
+import { verifyCurrentPassword } from '../accounts/reauth.js';
+import { SecretStoreUnavailableError, type SecretStore } from '../secrets/store.js';
+import { currentSession } from '../http/access.js';
 import type { DevInbox } from './dev-inbox.js';
 import { diagnoseEmail } from './diagnose.js';
 import { listDeliveries } from './outbox.js';
-import { DEFAULT_EMAIL_SETTINGS, findEmailSettings, saveEmailSettings, validateEmailSettings, type EmailSettings } from './settings.js';
+import {
+  DEFAULT_EMAIL_SETTINGS,
+  findEmailSettings,
+  isMailSecretName,
+  REAUTHENTICATED_FIELDS,
+  saveEmailSettings,
+  validateEmailSettings,
+  type EmailSettings,
+} from './settings.js';
 
 const SECRET_CHECK_TIMEOUT_MS = 5000;
 
@@ -80,7 +90,9 @@ interface SecretsReport {
   secretsError?: string;
 }
 
-type SettingsBody = EmailSettings;
+type SettingsBody = EmailSettings & { currentPassword?: string };
+
+export const REAUTHENTICATION_REQUIRED_MESSAGE = 'Enter your current password to change where mail is sent.';
 
 export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const audit = (input: Parameters<typeof recordAudit>[2]): Promise<void> => recordAudit(deps.db, deps.clock, input);
@@ -105,11 +117,12 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
             emailSecretName: { type: 'string', maxLength: 200 },
             passwordSecretName: { type: ['string', 'null'], maxLength: 200 },
             sslEnabled: { type: 'boolean' },
+            currentPassword: { type: 'string', maxLength: 1024 },
           },
           required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled'],
           additionalProperties: false,
         },
-        response: { 200: settingsResponse, 400: errorSchema },
+        response: { 200: settingsResponse, 400: errorSchema, 429: errorSchema },
       },
     },
     async (request) => {
@@ -123,10 +136,17 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         passwordSecretName: password === '' ? null : password,
         sslEnabled: body.sslEnabled,
       };
-      const fields = validateEmailSettings(settings);
+      const fields = validateEmailSettings(settings, deps.config.mailSecretNamePattern);
       if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
 
       const previous = await findEmailSettings(deps.db);
+      // Where mail goes and with which credentials: a stolen or unattended admin session must not
+      // redirect reset emails or the sender's password to another host without the password.
+      if (REAUTHENTICATED_FIELDS.some((k) => previous?.[k] !== settings[k])) {
+        const currentPassword = body.currentPassword ?? '';
+        if (currentPassword === '') throw new HttpError(400, 'reauthentication_required', REAUTHENTICATION_REQUIRED_MESSAGE);
+        await verifyCurrentPassword(deps, currentSession(request), currentPassword, request.ip);
+      }
       await saveEmailSettings(deps.db, deps.clock, settings, request.session?.user.id ?? null);
       // Names and addresses only: no field here holds a secret value.
       const changed = Object.fromEntries((Object.keys(settings) as (keyof EmailSettings)[]).filter((k) => previous?.[k] !== settings[k]).map((k) => [k, settings[k]]));
@@ -159,14 +179,16 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       // Repeated failed AUTH can get the sending mailbox locked by the provider.
       const allowed = await deps.limiter.hit(`mail-test:${request.session?.user.id}`, 10, 600);
       if (!allowed.allowed) throw errors.rateLimited(allowed.retryAfterSeconds);
-      const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, to });
-      // The test sends mail under the organisation's name with the stored credentials: it belongs in the trail.
+      const settings = await findEmailSettings(deps.db);
+      const result = await diagnoseEmail({ settings, secrets: deps.secrets, secretNamePattern: deps.config.mailSecretNamePattern, to });
+      // The test sends mail under the organisation's name with the stored credentials, and connects
+      // wherever the settings point: both belong in the trail.
       await audit({
         type: 'email_test_sent',
         actor: actorOf(request),
         ip: request.ip,
         outcome: result.ok ? 'success' : 'failure',
-        detail: { result: result.ok ? 'ok' : result.error, to: maskEmail(to) },
+        detail: { result: result.ok ? 'ok' : result.error, to: maskEmail(to), ...(settings === undefined ? {} : { host: settings.host, port: settings.port }) },
       });
       if (result.ok) return result;
       return reply.code(502).send(result);
@@ -199,7 +221,7 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   // The dev mailbox shows the reset links of every account: it answers only on the machine it
   // runs on, and looks exactly like a missing route to anyone else.
   const mailbox = (request: FastifyRequest): DevInbox => {
-    if (deps.devInbox === undefined || !isLoopbackPeer(request)) throw errors.notFound();
+    if (deps.devInbox === undefined || !isLocalRequest(request, deps.config.publicUrl.hostname)) throw errors.notFound();
     return deps.devInbox;
   };
   const idParams = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] } as const;
@@ -265,21 +287,41 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   );
 }
 
+const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
 /**
- * The TCP peer, not request.ip: X-Forwarded-For must not make a remote client look local. And a
- * request a proxy forwarded (a proxy on this machine connects from loopback) is not local either.
+ * A request from a program on this machine, addressed to this server by one of its own names:
+ * - the TCP peer is loopback (not request.ip: X-Forwarded-For must not make a remote client look local);
+ * - no proxy header at all: a proxy on this machine connects from loopback, and forwards others;
+ * - the Host is PUBLIC_URL's host name, localhost or a loopback literal: a web page whose own name
+ *   an attacker rebound to 127.0.0.1 (DNS rebinding) sends its own name;
+ * - a browser read from another site or origin (Sec-Fetch-Site other than same-origin) is refused;
+ *   curl and other tools send no Sec-Fetch-Site.
  */
-function isLoopbackPeer(request: FastifyRequest): boolean {
-  if (request.headers['x-forwarded-for'] !== undefined || request.headers.forwarded !== undefined) return false;
+function isLocalRequest(request: FastifyRequest, publicHostname: string): boolean {
+  const headers = request.headers;
+  if (Object.keys(headers).some((name) => name === 'forwarded' || name === 'x-real-ip' || name.startsWith('x-forwarded-'))) return false;
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin') return false;
+  const host = hostnameOf(headers.host);
+  if (host === undefined || !(host === publicHostname.toLowerCase() || host === 'localhost' || host === '[::1]' || LOOPBACK_V4.test(host))) return false;
   const address = request.socket.remoteAddress ?? '';
   return address === '::1' || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+}
+
+/** The host name of a Host header, lower-cased, IPv6 literals in brackets; undefined when malformed. */
+function hostnameOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(header.trim());
+  return m === null ? undefined : m[1]!.toLowerCase();
 }
 
 /** Whether each named secret resolves now; never a value. A store outage reads as "no", with its message. */
 async function checkSecrets(deps: AppDeps, settings: EmailSettings): Promise<SecretsReport> {
   let secretsError: string | undefined;
   const resolves = async (name: string): Promise<boolean> => {
-    if (!isValidSecretName(name)) return false;
+    // Settings saved before MAIL_SECRET_NAME_PATTERN (or under a wider one) may name any secret: not read.
+    if (!isMailSecretName(name, deps.config.mailSecretNamePattern)) return false;
     try {
       const value = await readWithTimeout(deps.secrets, name);
       return value !== undefined && value.trim() !== '';

@@ -44,17 +44,42 @@ export async function saveEmailSettings(db: Db, clock: Clock, settings: EmailSet
 // A host name or an IP literal; no scheme, no port, no path.
 const HOST = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$|^\[?[0-9A-Fa-f:.]+\]?$/;
 
-/** Field → message for every problem; empty when the settings are valid. */
-export function validateEmailSettings(input: EmailSettings): Record<string, string> {
+/**
+ * Field → message for every problem; empty when the settings are valid. With a secret name
+ * pattern (MAIL_SECRET_NAME_PATTERN), names outside it are problems too; null checks the form
+ * alone (the staged check reports such names at its secrets step).
+ */
+export function validateEmailSettings(input: EmailSettings, secretNamePattern: RegExp | null): Record<string, string> {
   const fields: Record<string, string> = {};
   if (!HOST.test(input.host)) fields.host = 'Enter a host name such as smtp.gmail.com (no scheme, no port).';
   if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) fields.port = 'Enter a port from 1 to 65535.';
-  if (!isValidSecretName(input.emailSecretName)) fields.emailSecretName = 'A secret name holds 1 to 127 letters, digits and dashes.';
-  if (input.passwordSecretName !== null && !isValidSecretName(input.passwordSecretName)) {
-    fields.passwordSecretName = 'A secret name holds 1 to 127 letters, digits and dashes.';
-  }
+  const secretName = (name: string): string | undefined => {
+    if (!isValidSecretName(name)) return 'A secret name holds 1 to 127 letters, digits and dashes.';
+    if (secretNamePattern !== null && !secretNamePattern.test(name)) return outsidePatternMessage(secretNamePattern);
+    return undefined;
+  };
+  const email = secretName(input.emailSecretName);
+  if (email !== undefined) fields.emailSecretName = email;
+  const password = input.passwordSecretName === null ? undefined : secretName(input.passwordSecretName);
+  if (password !== undefined) fields.passwordSecretName = password;
   return fields;
 }
+
+/**
+ * Whether the email settings may use the secret with this name. The secret store holds other
+ * secrets too (database passwords, API keys): a name outside MAIL_SECRET_NAME_PATTERN is never
+ * read for mail, or "Send test email" would hand any of them to whatever host an admin typed.
+ */
+export function isMailSecretName(name: string, secretNamePattern: RegExp): boolean {
+  return isValidSecretName(name) && secretNamePattern.test(name);
+}
+
+export function outsidePatternMessage(secretNamePattern: RegExp): string {
+  return `Email settings can only use secrets whose names match ${secretNamePattern.source} (MAIL_SECRET_NAME_PATTERN).`;
+}
+
+/** Where mail goes and with which credentials: changing any of these asks for the admin's password again. */
+export const REAUTHENTICATED_FIELDS = ['host', 'port', 'emailSecretName', 'passwordSecretName'] as const satisfies readonly (keyof EmailSettings)[];
 
 /** Loopback hosts may receive credentials without TLS (a local relay); nothing else may. */
 export function isLoopbackHost(host: string): boolean {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import nodemailer, { type SMTPTransportOptions, type Transporter } from 'nodemailer';
 import type { SecretStore } from '../secrets/store.js';
 import { parseEmail } from '../accounts/identifiers.js';
-import { type EmailSettings, isLoopbackHost, tlsModeOf } from './settings.js';
+import { DEFAULT_MAIL_SECRET_NAME_PATTERN } from '../config.js';
+import { type EmailSettings, isLoopbackHost, isMailSecretName, tlsModeOf } from './settings.js';
 
 export interface OutgoingMessage {
   to: string;
@@ -43,8 +44,16 @@ export interface SmtpCredentials {
   pass: string | null;
 }
 
-/** Reads the sender address and password named by the settings; a missing secret is a configuration error. */
-export async function resolveCredentials(settings: EmailSettings, secrets: SecretStore): Promise<SmtpCredentials> {
+/**
+ * Reads the sender address and password named by the settings; a missing secret is a
+ * configuration error, and so is a name outside MAIL_SECRET_NAME_PATTERN, which is never read.
+ */
+export async function resolveCredentials(settings: EmailSettings, secrets: SecretStore, secretNamePattern: RegExp): Promise<SmtpCredentials> {
+  for (const name of [settings.emailSecretName, settings.passwordSecretName]) {
+    if (name !== null && !isMailSecretName(name, secretNamePattern)) {
+      throw new MailNotConfiguredError(`secret "${name}" was not read: its name does not match MAIL_SECRET_NAME_PATTERN (${secretNamePattern.source})`);
+    }
+  }
   const value = await secrets.get(settings.emailSecretName);
   if (value === undefined || value.trim() === '') throw new MailNotConfiguredError(`secret "${settings.emailSecretName}" was not found`);
   // Never echoed: a value that is not an address may be a password pasted into the wrong secret.
@@ -110,11 +119,29 @@ function isIpLiteral(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':');
 }
 
+/** The first line of an SMTP reply: three digits, then a space, a dash or nothing. */
+const SMTP_REPLY = /^\d{3}(?:[ -]|$)/;
+
+export const NOT_SMTP_DETAIL = 'the server does not speak SMTP';
+
+/**
+ * What an error may tell of the server: its SMTP reply, or our own words. A peer that does not
+ * speak SMTP (an SSH or HTTP banner) is never quoted, else the mail settings would be a port
+ * scanner that reads banners of the internal network. nodemailer puts the raw reply in both
+ * `response` and `message`, so with a response the message is not used.
+ */
+export function serverErrorText(err: unknown): string {
+  const e = err as { response?: unknown; message?: unknown };
+  if (typeof e.response === 'string' && e.response.trim() !== '') return SMTP_REPLY.test(e.response.trim()) ? e.response : NOT_SMTP_DETAIL;
+  return typeof e.message === 'string' && e.message !== '' ? e.message : 'unknown error';
+}
+
 /** SMTP replies and socket errors → transient (retry) or permanent. */
 export function classifySendError(err: unknown): MailSendError {
   if (err instanceof MailSendError) return err;
   const e = err as { code?: string; responseCode?: number; response?: string; message?: string; command?: string };
-  const detail = (e.response ?? e.message ?? 'unknown error').split('\n')[0]!.slice(0, 300);
+  const detail = serverErrorText(err).split('\n')[0]!.slice(0, 300);
+  if (detail === NOT_SMTP_DETAIL) return new MailSendError(detail, true, 'connect_failed');
   // TLS first: a refused STARTTLS carries an SMTP reply code, but it is a TLS problem, and no credentials were sent.
   if (e.code === 'ETLS' && e.command === 'STARTTLS') return new MailSendError(`STARTTLS was refused or not offered (${detail})`, true, 'tls_failed');
   if (typeof e.responseCode === 'number') {
@@ -131,13 +158,18 @@ export function classifySendError(err: unknown): MailSendError {
  * Sends with the saved settings, reading the credentials at send time (cached by the secret
  * store) and keeping one pooled transport per settings + credentials, rebuilt when either changes.
  */
-export function createSmtpMailer(loadSettings: () => Promise<EmailSettings | undefined>, secrets: SecretStore): Mailer & { close(): void } {
+export function createSmtpMailer(
+  loadSettings: () => Promise<EmailSettings | undefined>,
+  secrets: SecretStore,
+  options: { secretNamePattern?: RegExp } = {},
+): Mailer & { close(): void } {
+  const secretNamePattern = options.secretNamePattern ?? new RegExp(DEFAULT_MAIL_SECRET_NAME_PATTERN);
   let current: { key: string; transporter: Transporter; from: string } | undefined;
   return {
     async send(message) {
       const settings = await loadSettings();
       if (settings === undefined) throw new MailNotConfiguredError('email settings are not saved');
-      const credentials = await resolveCredentials(settings, secrets);
+      const credentials = await resolveCredentials(settings, secrets, secretNamePattern);
       const key = createHash('sha256').update(JSON.stringify([settings, credentials])).digest('hex');
       if (current?.key !== key) {
         current?.transporter.close();

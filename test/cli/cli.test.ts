@@ -79,6 +79,19 @@ describe('gatehouse command line', () => {
     expect(gone.stderr).toBe('gatehouse: no secret named "smtp-password"\n');
   });
 
+  it('saves a secret whose name email settings cannot use, with one note on stderr naming MAIL_SECRET_NAME_PATTERN', async () => {
+    const other = await runCli(['secrets', 'set', 'billing-db-password'], { env, input: 'db pass\n' });
+    expect(other).toEqual({
+      code: 0,
+      stdout: 'secret billing-db-password saved\n',
+      stderr: 'note: email settings can only use secrets whose names match ^(smtp|mail)- (MAIL_SECRET_NAME_PATTERN)\n',
+    });
+    expect((await runCli(['secrets', 'get', 'billing-db-password'], { env })).stdout).toBe('db pass\n');
+    expect((await runCli(['secrets', 'set', 'mail-from'], { env, input: 'ops@example.com\n' })).stderr).toBe('');
+    const custom = await runCli(['secrets', 'set', 'mail-from'], { env: { ...env, MAIL_SECRET_NAME_PATTERN: '^outbound-' }, input: 'ops@example.com\n' });
+    expect(custom).toMatchObject({ code: 0, stderr: 'note: email settings can only use secrets whose names match ^outbound- (MAIL_SECRET_NAME_PATTERN)\n' });
+  });
+
   it('refuses to write to a read-only provider and reads the env provider', async () => {
     const ro = { ...env, SECRETS_PROVIDER: 'env', GATEHOUSE_SECRET_SMTP_USER: 'mailer@example.com' };
     const set = await runCli(['secrets', 'set', 'x'], { env: ro, input: 'v' });

@@ -112,6 +112,46 @@ describe('the dev mailbox API', () => {
     }
   });
 
+  it('answers 404 unless the Host is PUBLIC_URL\'s host name, localhost or a loopback literal (DNS rebinding)', async () => {
+    const box = await withInbox({ PUBLIC_URL: 'http://gatehouse.test:3000' });
+    await box.mailer.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', html: '<p>x</p>' });
+    const id = box.list()[0]!.id;
+    for (const url of ['/api/dev/mailbox', `/api/dev/mailbox/${id}`, `/api/dev/mailbox/${id}/html`]) {
+      for (const host of ['gatehouse.test:3000', 'GATEHOUSE.test', 'localhost', 'localhost:3000', '127.0.0.1:3000', '127.1.2.3', '[::1]:3000', '[::1]']) {
+        const res = await ctx.app.inject({ method: 'GET', url, remoteAddress: '127.0.0.1', headers: { host } });
+        expect(res.statusCode, `${url} Host: ${host}`).toBe(200);
+      }
+      for (const host of ['rebind.attacker.example', 'rebind.attacker.example:3000', 'gatehouse.test.attacker.example', 'localhost.attacker.example', '127.0.0.1.nip.io', '10.0.0.5', '[::2]', '0.0.0.0', 'localhost:3000:1']) {
+        const res = await ctx.app.inject({ method: 'GET', url, remoteAddress: '127.0.0.1', headers: { host } });
+        expect(res.statusCode, `${url} Host: ${host}`).toBe(404);
+        expect(res.json()).toEqual({ error: 'not_found', message: 'Not found.' });
+      }
+    }
+  });
+
+  it('answers 404 to a request that carries any proxy header, whatever its value', async () => {
+    const box = await withInbox();
+    await box.mailer.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', html: '<p>x</p>' });
+    for (const header of ['x-real-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-server', 'forwarded']) {
+      const res = await ctx.app.inject({ method: 'GET', url: '/api/dev/mailbox', remoteAddress: '127.0.0.1', headers: { [header]: '127.0.0.1' } });
+      expect(res.statusCode, header).toBe(404);
+      expect(res.json()).toEqual({ error: 'not_found', message: 'Not found.' });
+    }
+  });
+
+  it('answers a browser only from its own origin (Sec-Fetch-Site: same-origin); tools that send no such header are fine', async () => {
+    const box = await withInbox();
+    await box.mailer.send({ to: 'jane@example.com', subject: 'Hi', text: 'x', html: '<p>x</p>' });
+    const id = box.list()[0]!.id;
+    for (const url of ['/api/dev/mailbox', `/api/dev/mailbox/${id}`, `/api/dev/mailbox/${id}/html`]) {
+      expect((await ctx.app.inject({ method: 'GET', url, headers: { 'sec-fetch-site': 'same-origin' } })).statusCode, url).toBe(200);
+      for (const site of ['cross-site', 'same-site', 'none', '']) {
+        const res = await ctx.app.inject({ method: 'GET', url, headers: { 'sec-fetch-site': site } });
+        expect(res.statusCode, `${url} Sec-Fetch-Site: ${site}`).toBe(404);
+      }
+    }
+  });
+
   it('answers 404 when the dev mailbox is off', async () => {
     ctx = await makeTestApp();
     for (const url of ['/api/dev/mailbox', '/api/dev/mailbox/x', '/api/dev/mailbox/x/html']) {

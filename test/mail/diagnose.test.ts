@@ -1,13 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { diagnoseEmail, formatStage, type DiagnoseResult } from '../../src/mail/diagnose.js';
+import { diagnoseEmail as diagnoseWith, formatStage, type DiagnoseInput, type DiagnoseResult } from '../../src/mail/diagnose.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { SecretStoreUnavailableError, type SecretStore } from '../../src/secrets/store.js';
-import { PASSWORD, RECIPIENT, SECRETS, SENDER, settingsFor, startSilentServer, startSmtp, trustedCaOrSkip } from './fixtures.js';
+import { NOT_SMTP_BANNERS, PASSWORD, RECIPIENT, SECRETS, SENDER, settingsFor, startBannerServer, startSilentServer, startSmtp, trustedCaOrSkip } from './fixtures.js';
 
 const ca = await trustedCaOrSkip('diagnoseEmail');
 const trusted = ca ? { key: ca.serverKey, cert: ca.serverCert } : undefined;
 const secrets = (): SecretStore => createMemorySecretStore(SECRETS);
 const FAST = { connect: 1000, greeting: 600, socket: 2000 };
+const MAIL_SECRETS = /^(smtp|mail)-/;
+/** diagnoseEmail with the default MAIL_SECRET_NAME_PATTERN unless a test gives another. */
+const diagnoseEmail = (input: Omit<DiagnoseInput, 'secretNamePattern'> & { secretNamePattern?: RegExp }): Promise<DiagnoseResult> =>
+  diagnoseWith({ secretNamePattern: MAIL_SECRETS, ...input });
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -149,22 +153,76 @@ describe('diagnoseEmail: servers that do not answer', () => {
     });
   }
 
-  it('says so when the port speaks something other than SMTP', async () => {
-    const net = await import('node:net');
-    const server = net.createServer((socket) => {
-      socket.on('error', () => {});
-      socket.end('SSH-2.0-OpenSSH_9.6\r\n');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const port = (server.address() as { port: number }).port;
-    const result = failed(await diagnoseEmail({ settings: settingsFor({ host: '127.0.0.1', port }), secrets: secrets(), to: RECIPIENT, timeoutsMs: FAST }));
+  for (const [kind, { banner, telltales }] of Object.entries(NOT_SMTP_BANNERS)) {
+    for (const sslEnabled of [true, false]) {
+      it(`says "does not speak SMTP" to a ${kind} banner (SSL ${sslEnabled ? 'on' : 'off'}) and shows none of its bytes`, async () => {
+        const server = await startBannerServer(() => banner);
+        closers.push(server.close);
+        const result = failed(await diagnoseEmail({ settings: settingsFor(server, { sslEnabled }), secrets: secrets(), to: RECIPIENT, timeoutsMs: FAST }));
+        expect(result.error).toBe('connect_failed');
+        expect(result.message).toBe(`127.0.0.1:${server.port} does not speak SMTP.`);
+        expect(result.hint).toMatch(/^Something answers on this port, but it is not a mail server\. Check the host and the port\./);
+        expect(outcomes(result)).toBe('settings:ok secrets:ok dns:ok connect:failed tls:skipped auth:skipped send:skipped');
+        const shown = JSON.stringify(result);
+        for (const telltale of telltales) expect(shown).not.toContain(telltale);
+      });
+    }
+  }
+
+  it('says "does not speak SMTP" on port 465 (implicit TLS) too, without the banner', async () => {
+    // Port 465 needs root here; 127.0.0.41 is this test's own address.
+    const server = await startBannerServer(() => NOT_SMTP_BANNERS.ssh.banner, { host: '127.0.0.41', port: 465 });
+    closers.push(server.close);
+    const result = failed(await diagnoseEmail({ settings: settingsFor(server), secrets: secrets(), to: RECIPIENT, timeoutsMs: FAST }));
     expect(result.error).toBe('connect_failed');
-    expect(result.message).toBe(`127.0.0.1:${port} does not speak SMTP: it said "SSH-2.0-OpenSSH_9.6".`);
+    expect(result.message).toBe('127.0.0.41:465 does not speak SMTP.');
+    for (const telltale of NOT_SMTP_BANNERS.ssh.telltales) expect(JSON.stringify(result)).not.toContain(telltale);
+  });
+
+  it('shows nothing of a peer that greets like a mail server for the check but not when the message is sent', async () => {
+    // The hand-made steps see SMTP; nodemailer's own connection then meets an SSH server.
+    const server = await startBannerServer((n) => (n === 1 ? '220 relay.example ESMTP\r\n' : NOT_SMTP_BANNERS.ssh.banner), {
+      replies: (_n, line) => (/^EHLO/i.test(line) ? '250-relay.example\r\n250 8BITMIME\r\n' : /^QUIT/i.test(line) ? '221 bye\r\n' : undefined),
+    });
+    closers.push(server.close);
+    const result = failed(
+      await diagnoseEmail({ settings: settingsFor(server, { sslEnabled: false, passwordSecretName: null }), secrets: secrets(), to: RECIPIENT, timeoutsMs: FAST }),
+    );
+    expect(outcomes(result)).toBe('settings:ok secrets:ok dns:ok connect:ok tls:ok auth:skipped send:failed');
+    expect(result.error).toBe('connect_failed');
+    expect(result.message).toBe(`127.0.0.1:${server.port} does not speak SMTP.`);
+    for (const telltale of NOT_SMTP_BANNERS.ssh.telltales) expect(JSON.stringify(result)).not.toContain(telltale);
+    expect(server.connections).toBe(2);
+  });
+
+  it('still quotes a mail server that refuses the session in SMTP (554 greeting)', async () => {
+    const server = await startBannerServer(() => '554 5.7.1 Client host 127.0.0.1 blocked using zen.spamhaus.org\r\n');
+    closers.push(server.close);
+    const result = failed(await diagnoseEmail({ settings: settingsFor(server), secrets: secrets(), to: RECIPIENT, timeoutsMs: FAST }));
+    expect(result.error).toBe('connect_failed');
+    expect(result.message).toBe(`127.0.0.1:${server.port} refused the session before any command: "554 5.7.1 Client host 127.0.0.1 blocked using zen.spamhaus.org".`);
   });
 });
 
 describe('diagnoseEmail: secrets', () => {
+  it('never reads a secret whose name is outside MAIL_SECRET_NAME_PATTERN: secret_not_found, with a hint naming the variable', async () => {
+    const reads: string[] = [];
+    const inner = createMemorySecretStore({ ...SECRETS, 'billing-db-password': 'the billing database password' });
+    const store: SecretStore = { ...inner, get: async (name) => (reads.push(name), inner.get(name)) };
+    for (const overrides of [{ passwordSecretName: 'billing-db-password' }, { emailSecretName: 'billing-db-password' }]) {
+      reads.length = 0;
+      const result = failed(await diagnoseEmail({ settings: settingsFor({ host: '127.0.0.1', port: 1 }, overrides), secrets: store, to: RECIPIENT }));
+      expect(result.error).toBe('secret_not_found');
+      expect(result.message).toBe('The secret "billing-db-password" was not read: email settings can only use secrets whose names match ^(smtp|mail)-.');
+      expect(result.hint).toMatch(/MAIL_SECRET_NAME_PATTERN \(\^\(smtp\|mail\)-\)/);
+      expect(outcomes(result)).toBe('settings:ok secrets:failed dns:skipped connect:skipped tls:skipped auth:skipped send:skipped');
+      expect(reads).not.toContain('billing-db-password');
+      expect(JSON.stringify(result)).not.toContain('the billing database password');
+    }
+    const custom = failed(await diagnoseEmail({ settings: settingsFor({ host: '127.0.0.1', port: 1 }), secrets: store, to: RECIPIENT, secretNamePattern: /^outbound-/ }));
+    expect(custom.message).toBe('The secret "smtp-from" was not read: email settings can only use secrets whose names match ^outbound-.');
+  });
+
   it('turns a secret-store outage into secret_not_found with the store\'s message', async () => {
     const store: SecretStore = {
       ...createMemorySecretStore(),

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
+import { STRONG_PASSWORD, addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
-import type { EmailSettings } from '../../src/mail/settings.js';
-import { PASSWORD, RECIPIENT, SECRETS, issueCertificate, scenarios, trustedCaOrSkip, type Scenario } from './fixtures.js';
+import { saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
+import { NOT_SMTP_BANNERS, PASSWORD, RECIPIENT, SECRETS, issueCertificate, scenarios, settingsFor, startBannerServer, trustedCaOrSkip, type Scenario } from './fixtures.js';
 
 const ca = await trustedCaOrSkip('POST /api/settings/email/test');
 // This file's own addresses for port 465 (the CLI tests use others).
@@ -31,7 +31,7 @@ async function save(settings: EmailSettings | undefined): Promise<void> {
     await ctx.db.deleteFrom('settings').where('key', '=', 'email').execute();
     return;
   }
-  const res = await ctx.app.inject({ method: 'PUT', url: '/api/settings/email', headers: { cookie: admin }, payload: settings });
+  const res = await ctx.app.inject({ method: 'PUT', url: '/api/settings/email', headers: { cookie: admin }, payload: { ...settings, currentPassword: STRONG_PASSWORD } });
   expect(res.statusCode, res.body).toBe(200);
 }
 
@@ -96,6 +96,59 @@ describe.skipIf(!ca)('POST /api/settings/email/test against real SMTP servers', 
     await test('someone@example.com');
     const events = (await ctx.app.inject({ method: 'GET', url: '/api/audit?limit=1', headers: { cookie: admin } })).json().events;
     expect(events[0]).toMatchObject({ type: 'email_test_sent', outcome: 'failure', actor: { label: 'root' }, detail: { result: 'not_configured', to: 'so***@example.com' } });
+  });
+});
+
+describe('POST /api/settings/email/test against a port that does not speak SMTP', () => {
+  for (const [kind, { banner, telltales }] of Object.entries(NOT_SMTP_BANNERS)) {
+    it(`answers 502 connect_failed "does not speak SMTP" to a ${kind} banner, with none of its bytes in the body, the audit or the logs`, async () => {
+      const server = await startBannerServer(() => banner);
+      try {
+        await save(settingsFor(server));
+        const res = await test(RECIPIENT);
+        expect(res.statusCode).toBe(502);
+        expect(res.json()).toMatchObject({ ok: false, error: 'connect_failed', message: `127.0.0.1:${server.port} does not speak SMTP.` });
+        const audit = (await ctx.app.inject({ method: 'GET', url: '/api/audit?limit=1', headers: { cookie: admin } })).body;
+        for (const telltale of telltales) {
+          expect(res.body, telltale).not.toContain(telltale);
+          expect(audit, telltale).not.toContain(telltale);
+          expect(ctx.logs.join(''), telltale).not.toContain(telltale);
+        }
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  it('records the host and port it tested in the audit entry', async () => {
+    const server = await startBannerServer(() => NOT_SMTP_BANNERS.ssh.banner);
+    try {
+      await save(settingsFor(server));
+      await test('someone@example.com');
+      const [event] = (await ctx.app.inject({ method: 'GET', url: '/api/audit?limit=1', headers: { cookie: admin } })).json().events;
+      expect(event).toMatchObject({ type: 'email_test_sent', outcome: 'failure', detail: { result: 'connect_failed', to: 'so***@example.com', host: '127.0.0.1', port: server.port } });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('POST /api/settings/email/test with settings that name a secret outside MAIL_SECRET_NAME_PATTERN', () => {
+  it('does not read it and answers secret_not_found, naming MAIL_SECRET_NAME_PATTERN', async () => {
+    await ctx.deps.secrets.set('billing-db-password', 'the billing database password');
+    const server = await startBannerServer(() => '220 smtp.attacker.example ESMTP\r\n');
+    try {
+      // As saved before the rule existed: the route would refuse these names now.
+      await saveEmailSettings(ctx.db, ctx.clock, settingsFor(server, { passwordSecretName: 'billing-db-password' }), null);
+      const res = await test(RECIPIENT);
+      expect(res.statusCode).toBe(502);
+      expect(res.json()).toMatchObject({ error: 'secret_not_found', hint: expect.stringContaining('MAIL_SECRET_NAME_PATTERN') });
+      expect(res.body).not.toContain('the billing database password');
+      // Nothing connected to the host: the check stopped at the secrets.
+      expect(server.connections).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 });
 

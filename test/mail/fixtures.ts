@@ -108,6 +108,65 @@ export async function startSilentServer(): Promise<{ port: number; close(): Prom
   };
 }
 
+/** What services that are not mail servers say first: each must never be shown back. */
+export const NOT_SMTP_BANNERS = {
+  ssh: { banner: 'SSH-2.0-OpenSSH_9.6\r\n', telltales: ['SSH-2.0', 'OpenSSH', '9.6'] },
+  http: {
+    banner: 'HTTP/1.1 400 Bad Request\r\nServer: nginx/1.25.3\r\nContent-Type: text/html\r\nContent-Length: 33\r\nConnection: close\r\n\r\n<html>intranet-admin-panel</html>',
+    telltales: ['HTTP/1.1', 'Bad Request', 'nginx', '1.25.3', 'intranet-admin-panel'],
+  },
+  // Three digits, but not a reply a mail server greets with.
+  digits: { banner: '200 internal-billing-service v3 ready\r\n', telltales: ['internal-billing', 'billing-service', 'v3 ready'] },
+} as const;
+
+/**
+ * A raw TCP server that says `banner(n)` to its n-th connection (from 1) and keeps the
+ * connection open, as sshd does; `replies` answers lines a client sends (by their first word).
+ */
+export async function startBannerServer(
+  banner: (connection: number) => string,
+  o: { host?: string; port?: number; replies?: (connection: number, line: string) => string | undefined } = {},
+): Promise<{ host: string; port: number; connections: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const state = { connections: 0 };
+  const server = net.createServer((socket) => {
+    const n = ++state.connections;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.write(banner(n));
+    let buffer = '';
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('latin1');
+      for (let end = buffer.indexOf('\n'); end >= 0; end = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, end).replace(/\r$/, '');
+        buffer = buffer.slice(end + 1);
+        const reply = o.replies?.(n, line);
+        if (reply !== undefined) socket.write(reply);
+        if (/^QUIT/i.test(line)) socket.end();
+      }
+    });
+  });
+  server.on('error', () => {});
+  const host = o.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, host, () => resolve());
+  });
+  return {
+    host,
+    port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return state.connections;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /** A port on 127.0.0.1 that nothing listens on. */
 export async function closedPort(): Promise<number> {
   const server = net.createServer();
@@ -246,9 +305,9 @@ export function scenarios(o: { ca: TestCa; implicitTls: { key: string; cert: str
     {
       name: 'a missing secret is named, with how to add it',
       async setup() {
-        return { settings: settingsFor({ host: '127.0.0.1', port: 25 }, { emailSecretName: 'no-such-sender' }), close: async () => undefined };
+        return { settings: settingsFor({ host: '127.0.0.1', port: 25 }, { emailSecretName: 'smtp-no-such-sender' }), close: async () => undefined };
       },
-      expected: { ok: false, error: 'secret_not_found', stage: 'secrets', message: /The secret "no-such-sender" \(the sender address\) was not found/, hint: /no-such-sender/ },
+      expected: { ok: false, error: 'secret_not_found', stage: 'secrets', message: /The secret "smtp-no-such-sender" \(the sender address\) was not found/, hint: /smtp-no-such-sender/ },
     },
     {
       name: 'no saved settings is not_configured',

@@ -5,7 +5,7 @@ import { assertBuilt, runCli, tempDataDir } from '../helpers/cli.js';
 import { FakeClock } from '../../src/clock.js';
 import { createDb, migrateToLatest } from '../../src/db/index.js';
 import { saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
-import { PASSWORD, RECIPIENT, SECRETS, issueCertificate, scenarios, trustedCaOrSkip, type Scenario } from './fixtures.js';
+import { NOT_SMTP_BANNERS, PASSWORD, RECIPIENT, SECRETS, issueCertificate, scenarios, settingsFor, startBannerServer, trustedCaOrSkip, type Scenario } from './fixtures.js';
 
 const ca = await trustedCaOrSkip('gatehouse mail test');
 // This file's own addresses for port 465 (the route tests use others).
@@ -86,6 +86,27 @@ describe.skipIf(!ca)('gatehouse mail test against real SMTP servers', { concurre
     expect(res.stderr).toBe(
       'gatehouse: secret_not_found: The secret "smtp-pass-typo" (the password) was not found in the local secret store. — Add it with "gatehouse secrets set smtp-pass-typo" (the value is read from stdin), or correct the name on the Settings page. A secret added just now is seen by a running server within SECRETS_CACHE_SECONDS (30 s by default).\n',
     );
+  });
+});
+
+describe('gatehouse mail test: what it reads and what it shows', () => {
+  it('never reads a secret outside MAIL_SECRET_NAME_PATTERN and says which variable decides', async () => {
+    const dir = await dataDirWith({ host: '127.0.0.1', port: 587, emailSecretName: 'smtp-from', passwordSecretName: 'billing-db-password', sslEnabled: true });
+    const res = await mailTest(dir);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^gatehouse: secret_not_found: The secret "billing-db-password" was not read: .+ — .*MAIL_SECRET_NAME_PATTERN \(\^\(smtp\|mail\)-\)/);
+  });
+
+  it('prints none of the banner of a port that does not speak SMTP', async () => {
+    const server = await startBannerServer(() => NOT_SMTP_BANNERS.ssh.banner);
+    try {
+      const res = await mailTest(await dataDirWith(settingsFor(server)));
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/^gatehouse: connect_failed: 127\.0\.0\.1:\d+ does not speak SMTP\. — /);
+      for (const telltale of NOT_SMTP_BANNERS.ssh.telltales) expect(res.stdout + res.stderr).not.toContain(telltale);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
-import { DEFAULT_EMAIL_SETTINGS, findEmailSettings } from '../../src/mail/settings.js';
+import { STRONG_PASSWORD, addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
+import { DEFAULT_EMAIL_SETTINGS, findEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { SecretStoreUnavailableError, type SecretStore } from '../../src/secrets/store.js';
 import type { AppDeps } from '../../src/deps.js';
@@ -12,8 +12,8 @@ const GOOD = { host: 'smtp.gmail.com', port: 587, emailSecretName: 'smtp-from', 
 let ctx: TestContext;
 let admin: string;
 
-async function start(deps: Partial<AppDeps> = {}): Promise<void> {
-  ctx = await makeTestApp({ deps: { secrets: createMemorySecretStore({ 'smtp-from': SENDER, 'smtp-password': SMTP_PASSWORD }), ...deps } });
+async function start(deps: Partial<AppDeps> = {}, env: Record<string, string> = {}): Promise<void> {
+  ctx = await makeTestApp({ env, deps: { secrets: createMemorySecretStore({ 'smtp-from': SENDER, 'smtp-password': SMTP_PASSWORD }), ...deps } });
   await addUser(ctx, { username: 'root', role: 'system-admin' });
   admin = await signIn(ctx, 'root');
 }
@@ -22,7 +22,11 @@ afterEach(async () => {
 });
 
 const get = (cookie = admin) => ctx.app.inject({ method: 'GET', url: '/api/settings/email', headers: { cookie } });
-const put = (payload: unknown, cookie = admin) => ctx.app.inject({ method: 'PUT', url: '/api/settings/email', headers: { cookie }, payload: payload as object });
+/** A save as the Settings page makes it, with the admin's password (needed when host, port or a secret name changes). */
+const put = (payload: unknown, cookie = admin) =>
+  ctx.app.inject({ method: 'PUT', url: '/api/settings/email', headers: { cookie }, payload: { currentPassword: STRONG_PASSWORD, ...(payload as object) } });
+/** A save without the password. */
+const putBare = (payload: object) => ctx.app.inject({ method: 'PUT', url: '/api/settings/email', headers: { cookie: admin }, payload });
 
 describe('GET /api/settings/email', () => {
   beforeEach(() => start());
@@ -58,11 +62,11 @@ describe('PUT /api/settings/email', () => {
   });
 
   it('reports which named secrets resolve, never their values', async () => {
-    const res = await put({ ...GOOD, passwordSecretName: 'not-there' });
+    const res = await put({ ...GOOD, passwordSecretName: 'smtp-not-there' });
     expect(res.json().secretsResolve).toEqual({ email: true, password: false });
     expect(res.body).not.toContain(SENDER);
     expect(res.body).not.toContain(SMTP_PASSWORD);
-    const relay = await put({ ...GOOD, emailSecretName: 'missing-sender', passwordSecretName: null });
+    const relay = await put({ ...GOOD, emailSecretName: 'smtp-missing-sender', passwordSecretName: null });
     expect(relay.json()).toMatchObject({ passwordSecretName: null, secretsResolve: { email: false, password: null } });
   });
 
@@ -108,6 +112,102 @@ describe('PUT /api/settings/email', () => {
     const all = JSON.stringify(events);
     expect(all).not.toContain(SMTP_PASSWORD);
     expect(all).not.toContain(SENDER);
+  });
+});
+
+describe('secret names outside MAIL_SECRET_NAME_PATTERN', () => {
+  const OTHER_SECRET = 'the billing database password';
+  /** The store with one secret that is not for mail, counting every read by name. */
+  function countingStore(): { store: SecretStore; reads: string[] } {
+    const inner = createMemorySecretStore({ 'smtp-from': SENDER, 'smtp-password': SMTP_PASSWORD, 'billing-db-password': OTHER_SECRET });
+    const reads: string[] = [];
+    return { reads, store: { ...inner, get: async (name) => (reads.push(name), inner.get(name)) } };
+  }
+
+  it('are refused on save with a field error naming the pattern (^(smtp|mail)- by default), saving nothing', async () => {
+    const { store, reads } = countingStore();
+    await start({ secrets: store });
+    for (const [body, field] of [
+      [{ ...GOOD, emailSecretName: 'billing-db-password' }, 'emailSecretName'],
+      [{ ...GOOD, passwordSecretName: 'billing-db-password' }, 'passwordSecretName'],
+      [{ ...GOOD, passwordSecretName: 'tempAdminPassword' }, 'passwordSecretName'],
+    ] as const) {
+      const res = await put(body);
+      expect(res.statusCode, field).toBe(400);
+      expect(res.json()).toEqual({
+        error: 'invalid_request',
+        message: 'Some fields are not valid.',
+        fields: { [field]: 'Email settings can only use secrets whose names match ^(smtp|mail)- (MAIL_SECRET_NAME_PATTERN).' },
+      });
+    }
+    expect(await findEmailSettings(ctx.db)).toBeUndefined();
+    expect(reads).not.toContain('billing-db-password');
+    expect((await put({ ...GOOD, emailSecretName: 'mail-from', passwordSecretName: 'smtp-password' })).statusCode).toBe(200);
+  });
+
+  it('follow MAIL_SECRET_NAME_PATTERN when it is set', async () => {
+    await start({}, { MAIL_SECRET_NAME_PATTERN: '^outbound-' });
+    const refused = await put(GOOD);
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().fields).toEqual({
+      emailSecretName: 'Email settings can only use secrets whose names match ^outbound- (MAIL_SECRET_NAME_PATTERN).',
+      passwordSecretName: 'Email settings can only use secrets whose names match ^outbound- (MAIL_SECRET_NAME_PATTERN).',
+    });
+    expect((await put({ ...GOOD, emailSecretName: 'outbound-from', passwordSecretName: null })).statusCode).toBe(200);
+  });
+
+  it('in settings saved before the rule, are reported as not resolving, and the store is not read for them', async () => {
+    const { store, reads } = countingStore();
+    await start({ secrets: store });
+    await saveEmailSettings(ctx.db, ctx.clock, { ...GOOD, emailSecretName: 'billing-db-password', passwordSecretName: 'billing-db-password' }, null);
+    const res = await get();
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ emailSecretName: 'billing-db-password', configured: true, secretsResolve: { email: false, password: false } });
+    expect(res.body).not.toContain(OTHER_SECRET);
+    expect(reads).toEqual([]);
+  });
+});
+
+describe('changing where mail is sent asks for the current password again', () => {
+  beforeEach(() => start());
+  const saved = async (): Promise<unknown> => findEmailSettings(ctx.db);
+
+  it('a first save without the password is 400 reauthentication_required; a wrong one is 400 invalid_current_password; nothing is saved', async () => {
+    const missing = await putBare(GOOD);
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json()).toEqual({ error: 'reauthentication_required', message: 'Enter your current password to change where mail is sent.' });
+    expect((await putBare({ ...GOOD, currentPassword: '' })).json().error).toBe('reauthentication_required');
+    const wrong = await putBare({ ...GOOD, currentPassword: 'not my password at all' });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().error).toBe('invalid_current_password');
+    expect(await saved()).toBeUndefined();
+    expect((await putBare({ ...GOOD, currentPassword: STRONG_PASSWORD })).statusCode).toBe(200);
+    expect(await saved()).toEqual(GOOD);
+  });
+
+  it('host, port, email secret name and password secret name each need it; SSL alone and an unchanged save do not', async () => {
+    expect((await put(GOOD)).statusCode).toBe(200);
+    for (const change of [{ host: 'smtp.evil.example' }, { port: 2525 }, { emailSecretName: 'smtp-other' }, { passwordSecretName: 'smtp-other' }, { passwordSecretName: null }]) {
+      const res = await putBare({ ...GOOD, ...change });
+      expect(res.statusCode, JSON.stringify(change)).toBe(400);
+      expect(res.json().error, JSON.stringify(change)).toBe('reauthentication_required');
+      expect(await saved()).toEqual(GOOD);
+    }
+    expect((await putBare(GOOD)).statusCode).toBe(200);
+    // Trimmed as saved: the same host with spaces is no change.
+    expect((await putBare({ ...GOOD, host: ` ${GOOD.host} ` })).statusCode).toBe(200);
+    const sslOff = await putBare({ ...GOOD, sslEnabled: false });
+    expect(sslOff.statusCode, sslOff.body).toBe(200);
+    expect(await saved()).toEqual({ ...GOOD, sslEnabled: false });
+    expect((await putBare({ ...GOOD, port: 465, currentPassword: STRONG_PASSWORD })).statusCode).toBe(200);
+  });
+
+  it('checks the fields before the password, so a typo costs no password attempt', async () => {
+    const res = await putBare({ ...GOOD, host: 'smtp://x', currentPassword: 'wrong guess' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'invalid_request', fields: { host: expect.any(String) } });
+    const events = (await ctx.app.inject({ method: 'GET', url: '/api/audit?limit=5', headers: { cookie: admin } })).json().events;
+    expect(events.map((e: { type: string }) => e.type)).not.toContain('password_check_failed');
   });
 });
 
