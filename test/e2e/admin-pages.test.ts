@@ -207,4 +207,67 @@ describeInBrowser('the Mail, Audit and Users admin pages in Chromium', () => {
     expect(uma.record.requests.filter((url) => /\/assets\/(?:users|settings|mail|audit)-[\w-]+\.js$/.test(url))).toEqual([]);
     await uma.context.close();
   });
+
+  it('tells a locked account how to get back in, shows it as Locked on the users page, and unlocks it with one button', async () => {
+    const lena = await addUser(app.ctx, { username: 'lena', email: 'lena@example.com', name: 'Lena Lund' });
+    // What 100 failed sign-ins from untrusted browsers leave on the account (sign-in.test.ts makes them for real).
+    await app.ctx.db.updateTable('users').set({ failed_login_count: 100, locked_at: Date.now() }).where('id', '=', lena.id).execute();
+
+    // A browser that never signed in to the account is refused with the server's words and the way out.
+    const visitor = await openPage(browser, app.baseUrl);
+    await visitor.page.goto('/login');
+    await visitor.page.getByLabel('Email or username').fill('lena');
+    await visitor.page.getByLabel('Password', { exact: true }).fill(STRONG_PASSWORD);
+    await visitor.page.getByRole('button', { name: 'Sign in' }).click();
+    const refused = visitor.page.getByRole('alert').filter({ hasText: /\S/ });
+    await refused.waitFor();
+    expect(await refused.innerText()).toBe('Too many failed sign-ins — reset your password, or ask an admin. Forgot password?');
+    expect(visitor.record.requests.filter((url) => url.endsWith('/api/auth/login'))).toHaveLength(1);
+    await expectAccessible(visitor.page, 'Sign in');
+    await refused.getByRole('link', { name: 'Forgot password?' }).click();
+    await visitor.page.getByRole('heading', { name: 'Forgot your password?', level: 1 }).waitFor();
+
+    const { context, page, record } = await signedInAdmin();
+    await page.goto('/users');
+    const table = page.getByRole('table');
+    const lenaRow = table.getByRole('row', { name: /Lena Lund/ });
+    await lenaRow.waitFor();
+    expect(await lenaRow.innerText()).toMatch(/lena@example\.com\s+lena\s+User\s+Locked\s/);
+    // Only the locked account says Locked and offers Unlock.
+    expect(await table.getByRole('row').filter({ hasText: 'Locked' }).count()).toBe(1);
+    expect(await table.getByRole('button', { name: /^Unlock / }).count()).toBe(1);
+    expect(await table.getByRole('row', { name: /Uma User/ }).innerText()).toMatch(/User\s+Active/);
+    await expectAccessible(page, 'Users');
+
+    const unlock = table.getByRole('button', { name: 'Unlock Lena Lund' });
+    expect(await unlock.innerText()).toBe('Unlock');
+    await unlock.click();
+    await page.getByRole('status').filter({ hasText: 'Unlocked Lena Lund. They can sign in again.' }).waitFor();
+    expect(await lenaRow.innerText()).toMatch(/lena@example\.com\s+lena\s+User\s+Active/);
+    expect(await lenaRow.innerText()).not.toContain('Locked');
+    expect(await table.getByRole('button', { name: /^Unlock / }).count()).toBe(0);
+    // Its button is gone; focus stayed in the row rather than falling back to the page's start.
+    expect(await becomesFocused(page, table.getByRole('button', { name: 'Send reset link to Lena Lund' }))).toBe(true);
+    await expectAccessible(page, 'Users');
+
+    // The server did it, and audited who did.
+    const row = await app.ctx.db.selectFrom('users').select(['locked_at', 'failed_login_count']).where('id', '=', lena.id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ locked_at: null, failed_login_count: 0 });
+    const audit = await app.ctx.db.selectFrom('audit_events').selectAll().where('type', '=', 'account_unlocked').execute();
+    expect(audit.map((e) => [e.actor_label, e.target_label, e.outcome])).toEqual([['root', 'lena', 'success']]);
+    await page.reload();
+    await lenaRow.waitFor();
+    expect(await lenaRow.innerText()).not.toContain('Locked');
+    expect(record.pageErrors).toEqual([]);
+    await context.close();
+
+    // The same browser that was refused now signs in.
+    await visitor.page.goto('/login');
+    await visitor.page.getByLabel('Email or username').fill('lena');
+    await visitor.page.getByLabel('Password', { exact: true }).fill(STRONG_PASSWORD);
+    await visitor.page.getByRole('button', { name: 'Sign in' }).click();
+    await visitor.page.getByRole('heading', { name: 'Welcome, Lena Lund' }).waitFor();
+    expect(visitor.record.pageErrors).toEqual([]);
+    await visitor.context.close();
+  });
 });

@@ -10,6 +10,8 @@ export interface User {
   role: Role;
   disabled: boolean;
   mustChangePassword: boolean;
+  /** too many failed sign-ins from untrusted browsers: only a trusted browser, a reset or an admin's unlock lets them in */
+  locked: boolean;
   hasPassword?: boolean;
   createdAt?: string;
   passwordChangedAt?: string;

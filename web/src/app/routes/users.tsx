@@ -2,10 +2,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { FormAlert, Loading, PageHeader, StatusMessage } from '../../components/ui';
 import { getUsers } from '../../features/users/api/get-users';
 import { sendResetLink } from '../../features/users/api/send-reset-link';
+import { unlockUser } from '../../features/users/api/unlock-user';
 import { CreateUserForm } from '../../features/users/components/create-user-form';
 import { DeleteUserDialog } from '../../features/users/components/delete-user-dialog';
 import { EditUserDialog } from '../../features/users/components/edit-user-dialog';
-import { sendResetErrorMessage } from '../../features/users/components/user-errors';
+import { sendResetErrorMessage, unlockErrorMessage } from '../../features/users/components/user-errors';
 import { UsersTable } from '../../features/users/components/users-table';
 import { describeError } from '../../lib/api';
 import type { User } from '../../types/api';
@@ -22,6 +23,7 @@ export default function UsersRoute() {
   const [status, setStatus] = useState('');
   const [actionError, setActionError] = useState('');
   const [sendingResetTo, setSendingResetTo] = useState<string | null>(null);
+  const [unlocking, setUnlocking] = useState<string | null>(null);
   const me = state.user;
 
   useEffect(() => {
@@ -52,6 +54,22 @@ export default function UsersRoute() {
     }
   }
 
+  async function unlock(user: User): Promise<void> {
+    if (unlocking !== null) return;
+    setStatus('');
+    setActionError('');
+    setUnlocking(user.id);
+    try {
+      const unlocked = await unlockUser(user.id);
+      setUsers((list) => (list ?? []).map((u) => (u.id === unlocked.id ? unlocked : u)));
+      setStatus(`Unlocked ${unlocked.name}. They can sign in again.`);
+    } catch (error) {
+      setActionError(unlockErrorMessage(error, user));
+    } finally {
+      setUnlocking(null);
+    }
+  }
+
   return (
     <>
       <PageHeader title="Users" />
@@ -67,6 +85,8 @@ export default function UsersRoute() {
             currentUserId={me.id}
             sendingResetTo={sendingResetTo}
             onSendReset={(user) => void sendReset(user)}
+            unlocking={unlocking}
+            onUnlock={(user) => void unlock(user)}
             onEdit={(user) => {
               setStatus('');
               setActionError('');

@@ -48,3 +48,9 @@ export function sendResetErrorMessage(error: unknown, user: { name: string }): s
   if (error instanceof ApiError && error.status === 404) return `No reset link was sent: ${user.name} no longer exists.`;
   return describeError(error);
 }
+
+/** Why "Unlock" did not work, naming the user. */
+export function unlockErrorMessage(error: unknown, user: { name: string }): string {
+  if (error instanceof ApiError && error.status === 404) return `${user.name} was not unlocked: the user no longer exists.`;
+  return describeError(error);
+}

@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'preact/hooks';
 import { Button } from '../../../components/ui';
 import { ROLE_LABELS, type User } from '../../../types/api';
 
@@ -9,9 +10,24 @@ export interface UsersTableProps {
   onSendReset: (user: User) => void;
   /** the user whose reset link is being sent */
   sendingResetTo: string | null;
+  onUnlock: (user: User) => void;
+  /** the user being unlocked */
+  unlocking: string | null;
 }
 
-export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset, sendingResetTo }: UsersTableProps) {
+export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset, sendingResetTo, onUnlock, unlocking }: UsersTableProps) {
+  const bodyRef = useRef<HTMLTableSectionElement>(null);
+  const refocusRow = useRef<string | null>(null);
+
+  // An unlocked row loses its Unlock button: focus moves to the row's next action rather than to <body>.
+  useEffect(() => {
+    const id = refocusRow.current;
+    if (id === null || users.find((u) => u.id === id)?.locked !== false) return;
+    refocusRow.current = null;
+    const row = Array.from(bodyRef.current?.rows ?? []).find((r) => r.dataset.userId === id);
+    row?.querySelector<HTMLElement>('.table-actions button')?.focus();
+  }, [users]);
+
   return (
     <div class="table-scroll">
       <table class="table">
@@ -28,9 +44,9 @@ export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset
             </th>
           </tr>
         </thead>
-        <tbody>
+        <tbody ref={bodyRef}>
           {users.map((user) => (
-            <tr key={user.id}>
+            <tr key={user.id} data-user-id={user.id}>
               <th scope="row">
                 {user.name}
                 {user.id === currentUserId && <span class="muted"> (you)</span>}
@@ -38,8 +54,24 @@ export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset
               <td>{user.email ?? <span class="muted">none</span>}</td>
               <td>{user.username ?? <span class="muted">none</span>}</td>
               <td>{ROLE_LABELS[user.role]}</td>
-              <td>{statusOf(user)}</td>
+              <td>
+                <StatusCell user={user} />
+              </td>
               <td class="table-actions">
+                {user.locked && (
+                  <Button
+                    variant="secondary"
+                    aria-label={`Unlock ${user.name}`}
+                    pending={unlocking === user.id}
+                    pendingLabel="Unlocking…"
+                    onClick={(event) => {
+                      refocusRow.current = event.currentTarget === document.activeElement ? user.id : null;
+                      onUnlock(user);
+                    }}
+                  >
+                    Unlock
+                  </Button>
+                )}
                 <Button
                   variant="secondary"
                   aria-label={`Send reset link to ${user.name}`}
@@ -61,6 +93,18 @@ export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** "Locked" in words (a badge, never colour alone), beside what else is true of the account. */
+function StatusCell({ user }: { user: User }) {
+  const status = statusOf(user);
+  if (!user.locked) return <>{status}</>;
+  return (
+    <>
+      <span class="badge badge-locked">Locked</span>
+      {status !== 'Active' && <> {status}</>}
+    </>
   );
 }
 
