@@ -1,4 +1,4 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import type { SecretStore } from '../../src/secrets/store.js';
@@ -47,6 +47,11 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
     expect(await axeViolations(page)).toEqual([]);
   }
 
+  /** The field's accessible description holds the text (hint and error are linked with aria-describedby). */
+  async function expectDescribedBy(field: Locator, text: string): Promise<void> {
+    await expect.poll(async () => field.evaluate((el) => (el.getAttribute('aria-describedby') ?? '').split(' ').map((id) => document.getElementById(id)?.textContent ?? '').join(' '))).toContain(text);
+  }
+
   /** The outcome word of each step of the email test, by step name. */
   async function stages(page: Page): Promise<string[]> {
     const steps = page.getByRole('region', { name: 'Steps' }).getByRole('listitem');
@@ -71,6 +76,7 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
     const emailSecret = form.getByLabel('Email secret name', { exact: true });
     const passwordSecret = form.getByLabel('Password secret name (optional)', { exact: true });
     const ssl = form.getByLabel('SSL enabled', { exact: true });
+    const currentPassword = form.getByLabel('Current password', { exact: true });
     const save = form.getByRole('button', { name: 'Save' });
 
     // The documented defaults, before any save.
@@ -83,6 +89,8 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
     await form.getByText('Not saved yet.').waitFor();
     await form.getByText(/^Port 465 uses implicit TLS; any other port, such as 587, requires STARTTLS\./).waitFor();
     await form.getByText('gatehouse secrets set NAME').waitFor();
+    // The first save decides where mail goes: it asks for the admin's own password.
+    expect(await currentPassword.getAttribute('autocomplete')).toBe('current-password');
     await expectAccessible(page);
 
     // Empty fields are caught in the page.
@@ -92,12 +100,15 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
     expect(await host.getAttribute('aria-invalid')).toBe('true');
     expect(await port.getAttribute('aria-invalid')).toBe('true');
     expect(await emailSecret.getAttribute('aria-invalid')).toBe('true');
+    expect(await currentPassword.getAttribute('aria-invalid')).toBe('true');
+    await expectDescribedBy(currentPassword, 'Enter your current password to change where mail is sent.');
     await expectAccessible(page);
 
     // What only the server knows comes back under `fields` and lands on the field.
     await host.fill('smtp_example.com');
     await port.fill('587');
     await emailSecret.fill('smtp-from');
+    await currentPassword.fill(STRONG_PASSWORD);
     await save.click();
     await form.getByText('Enter a host name such as smtp.gmail.com (no scheme, no port).').waitFor();
     expect(await host.getAttribute('aria-invalid')).toBe('true');
@@ -110,10 +121,25 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
     await form.getByText(/^Off: plain SMTP, switching to STARTTLS when the server offers it\./).waitFor();
     await ssl.check();
 
-    // Valid settings: the local SMTP server, STARTTLS required (587-style), secrets in the store.
+    // A secret outside MAIL_SECRET_NAME_PATTERN is refused on its field, naming the pattern.
     await host.fill('127.0.0.1');
     await port.fill(String(smtp.port));
+    await passwordSecret.fill('billing-db-password');
+    await save.click();
+    await expectDescribedBy(passwordSecret, 'Email settings can only use secrets whose names match ^(smtp|mail)- (MAIL_SECRET_NAME_PATTERN).');
+    expect(await passwordSecret.getAttribute('aria-invalid')).toBe('true');
+
+    // A wrong current password is said on its field, and nothing is saved.
     await passwordSecret.fill('smtp-password');
+    await currentPassword.fill('not my password at all');
+    await save.click();
+    await expectDescribedBy(currentPassword, 'The current password is not correct.');
+    expect(await currentPassword.getAttribute('aria-invalid')).toBe('true');
+    expect((await (await page.request.get('/api/settings/email')).json()).configured).toBe(false);
+    await expectAccessible(page);
+
+    // Valid settings: the local SMTP server, STARTTLS required (587-style), secrets in the store.
+    await currentPassword.fill(STRONG_PASSWORD);
     await save.click();
     await form
       .getByRole('status')
@@ -121,6 +147,8 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
       .waitFor();
     expect(await form.getByText('Found in the secret store', { exact: true }).count()).toBe(2);
     expect(await form.getByText('Not saved yet.').count()).toBe(0);
+    // Saved: nothing changes where mail goes now, so no password is asked for.
+    expect(await currentPassword.count()).toBe(0);
 
     // Saved for real: a fresh load shows the same.
     await page.reload();
@@ -169,7 +197,8 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
     await expectAccessible(page);
 
     // A secret that does not exist is reported as such after saving (never a value).
-    await passwordSecret.fill('no-such-secret');
+    await passwordSecret.fill('smtp-no-such-secret');
+    await currentPassword.fill(STRONG_PASSWORD);
     await save.click();
     await form.getByRole('status').filter({ hasText: 'Password secret: not found in the secret store.' }).waitFor();
     await form.getByText('Not found in the secret store', { exact: true }).waitFor();
@@ -178,10 +207,29 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
 
     // Leaving the password secret empty means a relay without AUTH: saved as null.
     await passwordSecret.fill('');
+    await currentPassword.fill(STRONG_PASSWORD);
     await save.click();
     await form.getByRole('status').filter({ hasText: /^Saved\. Email secret: found in the secret store\.$/ }).waitFor();
     const saved = await page.request.get('/api/settings/email');
     expect(await saved.json()).toMatchObject({ passwordSecretName: null, secretsResolve: { email: true, password: null } });
+
+    // SSL alone needs no password. But when the server's settings changed meanwhile (another
+    // admin), the page's save would move the mail: the server asks, and the field appears.
+    expect(await currentPassword.count()).toBe(0);
+    const moved = await page.request.put('/api/settings/email', {
+      data: { host: 'localhost', port: smtp.port, emailSecretName: 'smtp-from', passwordSecretName: null, sslEnabled: true, currentPassword: STRONG_PASSWORD },
+    });
+    expect(moved.status()).toBe(200);
+    await ssl.uncheck();
+    await save.click();
+    await expectDescribedBy(currentPassword, 'Enter your current password to change where mail is sent.');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('autocomplete'))).toBe('current-password');
+    await expectAccessible(page);
+    await currentPassword.fill(STRONG_PASSWORD);
+    await save.click();
+    await form.getByRole('status').filter({ hasText: /^Saved\./ }).waitFor();
+    expect(await (await page.request.get('/api/settings/email')).json()).toMatchObject({ host: '127.0.0.1', sslEnabled: false });
+    expect(await currentPassword.count()).toBe(0);
 
     expect(record.foreignRequests()).toEqual([]);
     expect(record.cspViolations).toEqual([]);

@@ -1,7 +1,13 @@
 import { api } from '../../../lib/api';
 import type { EmailSettings, EmailSettingsState } from './get-email-settings';
 
-/** 200 with the saved settings and a fresh secret check; 400 `invalid_request` with `fields` (host, port, emailSecretName, passwordSecretName). */
-export async function saveEmailSettings(settings: EmailSettings): Promise<EmailSettingsState> {
-  return api.put<EmailSettingsState>('/api/settings/email', settings);
+/**
+ * 200 with the saved settings and a fresh secret check. Changing host, port or a secret name
+ * (and the first save) needs the admin's `currentPassword`: without it 400
+ * `reauthentication_required`, wrong 400 `invalid_current_password` (429 after repeated misses,
+ * 401 once the session was ended for them). 400 `invalid_request` with `fields` (host, port,
+ * emailSecretName, passwordSecretName; a secret name outside MAIL_SECRET_NAME_PATTERN included).
+ */
+export async function saveEmailSettings(settings: EmailSettings, currentPassword?: string): Promise<EmailSettingsState> {
+  return api.put<EmailSettingsState>('/api/settings/email', currentPassword === undefined ? settings : { ...settings, currentPassword });
 }

@@ -1,5 +1,5 @@
 import { useRef, useState } from 'preact/hooks';
-import { Button, CheckboxField, FormAlert, Notice, StatusMessage, TextField } from '../../../components/ui';
+import { Button, CheckboxField, FormAlert, Notice, PasswordField, StatusMessage, TextField } from '../../../components/ui';
 import { ApiError, describeError } from '../../../lib/api';
 import type { EmailSettings, EmailSettingsState } from '../api/get-email-settings';
 import { saveEmailSettings } from '../api/save-email-settings';
@@ -11,9 +11,10 @@ export interface EmailSettingsFormProps {
   onSaved: (settings: EmailSettingsState) => void;
 }
 
-type FieldName = 'host' | 'port' | 'emailSecretName' | 'passwordSecretName';
+type FieldName = 'host' | 'port' | 'emailSecretName' | 'passwordSecretName' | 'currentPassword';
 type Errors = Partial<Record<FieldName, string>>;
-const FIELD_ORDER: readonly FieldName[] = ['host', 'port', 'emailSecretName', 'passwordSecretName'];
+const FIELD_ORDER: readonly FieldName[] = ['host', 'port', 'emailSecretName', 'passwordSecretName', 'currentPassword'];
+const REAUTHENTICATE = 'Enter your current password to change where mail is sent.';
 
 // The server's rule (Azure Key Vault's), checked here too so a typo is caught before saving.
 const SECRET_NAME = /^[A-Za-z0-9-]{1,127}$/;
@@ -25,6 +26,13 @@ interface Values {
   emailSecretName: string;
   passwordSecretName: string;
   sslEnabled: boolean;
+}
+
+/** Where mail goes and with which secrets: the server asks for the password when any of these changes (or on the first save). */
+function changesWhereMailGoes(values: Values, settings: EmailSettingsState): boolean {
+  if (!settings.configured) return true;
+  const loaded = valuesOf(settings);
+  return (['host', 'port', 'emailSecretName', 'passwordSecretName'] as const).some((k) => values[k].trim() !== loaded[k]);
 }
 
 function valuesOf(settings: EmailSettings): Values {
@@ -43,11 +51,16 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
   const [formError, setFormError] = useState('');
   const [saved, setSaved] = useState('');
   const [pending, setPending] = useState(false);
+  const [currentPassword, setCurrentPassword] = useState('');
+  // The server may ask even when the page did not expect it (another admin saved in between).
+  const [passwordAsked, setPasswordAsked] = useState(false);
+  const needsPassword = passwordAsked || changesWhereMailGoes(values, settings);
   const refs: Record<FieldName, { current: HTMLInputElement | null }> = {
     host: useRef<HTMLInputElement>(null),
     port: useRef<HTMLInputElement>(null),
     emailSecretName: useRef<HTMLInputElement>(null),
     passwordSecretName: useRef<HTMLInputElement>(null),
+    currentPassword: useRef<HTMLInputElement>(null),
   };
   const set =
     <K extends keyof Values>(key: K) =>
@@ -78,24 +91,37 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
     if (emailSecretName === '') found.emailSecretName = 'Enter the name of the secret that holds the sender address.';
     else if (!SECRET_NAME.test(emailSecretName)) found.emailSecretName = SECRET_NAME_RULE;
     if (passwordSecretName !== '' && !SECRET_NAME.test(passwordSecretName)) found.passwordSecretName = SECRET_NAME_RULE;
+    if (needsPassword && currentPassword === '') found.currentPassword = REAUTHENTICATE;
     if (Object.keys(found).length > 0) return show(found, 'Correct the fields marked below.');
 
     setPending(true);
     show({});
     try {
-      const result = await saveEmailSettings({
-        host,
-        port,
-        emailSecretName,
-        // Empty means a relay without AUTH.
-        passwordSecretName: passwordSecretName === '' ? null : passwordSecretName,
-        sslEnabled: values.sslEnabled,
-      });
+      const result = await saveEmailSettings(
+        {
+          host,
+          port,
+          emailSecretName,
+          // Empty means a relay without AUTH.
+          passwordSecretName: passwordSecretName === '' ? null : passwordSecretName,
+          sslEnabled: values.sslEnabled,
+        },
+        needsPassword ? currentPassword : undefined,
+      );
       setValues(valuesOf(result));
+      setCurrentPassword('');
+      setPasswordAsked(false);
       setSaved(savedSentence(result));
       onSaved(result);
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'invalid_request' && Object.keys(error.fields).length > 0) {
+      if (error instanceof ApiError && error.code === 'reauthentication_required') {
+        setPasswordAsked(true);
+        show({ currentPassword: error.message });
+        // The field appears with this render: focus it once it is there.
+        setTimeout(() => refs.currentPassword.current?.focus());
+      } else if (error instanceof ApiError && error.code === 'invalid_current_password') {
+        show({ currentPassword: 'The current password is not correct.' });
+      } else if (error instanceof ApiError && error.code === 'invalid_request' && Object.keys(error.fields).length > 0) {
         const fields: Errors = {};
         const other: string[] = [];
         for (const [key, message] of Object.entries(error.fields)) {
@@ -213,6 +239,18 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
         checked={values.sslEnabled}
         onChecked={set('sslEnabled')}
       />
+      {needsPassword && (
+        <PasswordField
+          label="Current password"
+          autocomplete="current-password"
+          required
+          hint="Your own password, to confirm a change of where mail is sent or which secrets it uses."
+          value={currentPassword}
+          onValue={setCurrentPassword}
+          error={errors.currentPassword}
+          inputRef={refs.currentPassword}
+        />
+      )}
       <div class="form-actions">
         <Button type="submit" pending={pending} pendingLabel="Saving…">
           Save
