@@ -11,6 +11,8 @@ export const FORGOT_PASSWORD_ACCEPTED = {
   message: 'If an account uses this address, an email with a link to reset the password is on its way.',
 } as const;
 
+export const SEND_RESET_PER_ADMIN_PER_10_MINUTES = 20;
+
 const tokenField = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const passwordField = { type: 'string', minLength: 1, maxLength: 1024 } as const;
 
@@ -79,10 +81,14 @@ export async function recoveryRoutes(app: FastifyInstance, deps: AppDeps): Promi
       schema: {
         tags: ['users'],
         params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] },
-        response: { 202: { type: 'null' }, 404: errorSchema, 409: errorSchema },
+        response: { 202: { type: 'null' }, 404: errorSchema, 409: errorSchema, 429: errorSchema },
       },
     },
     async (request, reply) => {
+      // Each call mails someone under the organisation's name: an admin session (or a script holding
+      // one) must not turn it into a mail cannon against the users or the sender's reputation.
+      const allowed = await deps.limiter.hit(`send-reset:${request.session?.user.id}`, SEND_RESET_PER_ADMIN_PER_10_MINUTES, 600);
+      if (!allowed.allowed) throw errors.rateLimited(allowed.retryAfterSeconds);
       const user = await findUserById(deps.db, request.params.id);
       if (user === undefined) throw errors.notFound('No such user.');
       await sendResetLink(deps, user, 'reset', request.session?.user.id ?? null);

@@ -263,6 +263,31 @@ describe('admin-initiated links', () => {
     expect(types).toContain('admin_reset_sent');
   });
 
+  it('send-reset allows an admin 20 links in 10 minutes, then 429 rate_limited with Retry-After, counted per admin', async () => {
+    // Links are not read here: the app on plain http will do.
+    await ctx.close();
+    ctx = await makeTestApp();
+    await addUser(ctx, { username: 'root', role: 'system-admin' });
+    await addUser(ctx, { username: 'other-admin', role: 'system-admin' });
+    const root = await signIn(ctx, 'root');
+    const other = await signIn(ctx, 'other-admin');
+    const jane = await addUser(ctx, { email: 'jane@example.com' });
+    const send = (cookie: string, id = jane.id) => ctx.app.inject({ method: 'POST', url: `/api/users/${id}/send-reset`, headers: { cookie } });
+    for (let i = 0; i < 20; i++) expect((await send(root)).statusCode, `link ${i + 1}`).toBe(202);
+    const limited = await send(root);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toEqual({ error: 'rate_limited', message: 'Too many attempts. Try again later.' });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(600);
+    // Probing unknown ids counts too.
+    expect((await send(root, 'nope')).statusCode).toBe(429);
+    expect((await send(other)).statusCode).toBe(202);
+    const queued = await ctx.db.selectFrom('mail_outbox').select('id').execute();
+    expect(queued).toHaveLength(21);
+    ctx.clock.advanceSeconds(600);
+    expect((await send(root)).statusCode).toBe(202);
+  });
+
   it('a user created without a password gets a set-password email and can then sign in', async () => {
     await addUser(ctx, { username: 'root', role: 'system-admin' });
     const cookie = await signIn(ctx, 'root');
