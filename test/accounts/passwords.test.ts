@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createArgon2Hasher, normalizePassword } from '../../src/accounts/passwords.js';
+import { BusyError } from '../../src/busy.js';
 
 const hasher = createArgon2Hasher();
 
@@ -46,5 +47,20 @@ describe('argon2id password hashing', () => {
     ['a malformed argon2id hash', '$argon2id$v=19$m=19456,t=2,p=1$!!!!$????'],
   ])('answers false, without throwing, for %s as the stored hash', async (_what, stored) => {
     await expect(hasher.verify(stored, 'correct horse battery staple')).resolves.toBe(false);
+  });
+});
+
+describe('the bounded hash queue', () => {
+  it('runs at most `concurrency` hashes at once and refuses with BusyError past maxQueued waiting', async () => {
+    const bounded = createArgon2Hasher({ concurrency: 1, maxQueued: 2 });
+    const stored = await bounded.hash('correct horse battery staple');
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => bounded.verify(stored, 'correct horse battery staple')));
+    // One running, two waiting; the other three are refused at once instead of queueing.
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<boolean>).value)).toEqual([true, true, true]);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(refused).toHaveLength(3);
+    for (const err of refused) expect(err).toBeInstanceOf(BusyError);
+    // Once the queue drained, it takes work again.
+    await expect(bounded.verify(stored, 'correct horse battery staple')).resolves.toBe(true);
   });
 });
