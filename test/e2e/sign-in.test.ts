@@ -1,8 +1,11 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { MAX_CONSECUTIVE_LOGIN_FAILURES } from '../../src/accounts/service.js';
+import { createMemoryRateLimiter, failureDelaySeconds } from '../../src/http/rate-limiter.js';
 import { OTHER_STRONG_PASSWORD, STRONG_PASSWORD, addUser } from '../helpers/app.js';
-import { becomesFocused, describeInBrowser, isFocused, launchBrowser, openPage, pathOf, startWebApp, type RunningApp } from '../helpers/browser.js';
+import { axeViolations, becomesFocused, describeInBrowser, isFocused, launchBrowser, openPage, pathOf, startWebApp, type RunningApp } from '../helpers/browser.js';
+
+const LOCKED_MESSAGE = 'Too many failed sign-ins — reset your password, or ask an admin.';
 
 describeInBrowser('sign-in, the forced password change and user administration in Chromium', () => {
   let app: RunningApp;
@@ -19,6 +22,22 @@ describeInBrowser('sign-in, the forced password change and user administration i
     await browser?.close();
     await app?.close();
   });
+
+  /** Fills and sends the sign-in form of a page already on /login. */
+  async function submitSignIn(page: Page, login: string, password = STRONG_PASSWORD): Promise<void> {
+    await page.getByLabel('Email or username').fill(login);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+
+  async function expectNoAxeViolations(page: Page): Promise<void> {
+    await expect.poll(() => page.title()).toMatch(/ · Gatehouse$/);
+    expect(await axeViolations(page)).toEqual([]);
+  }
+
+  async function cookieNames(context: BrowserContext): Promise<string[]> {
+    return (await context.cookies()).map((c) => c.name).sort();
+  }
 
   it('takes the first admin through the forced password change to the users page, and the user they add sees no admin page', async () => {
     await addUser(app.ctx, { username: 'admin', name: 'Ada Admin', role: 'system-admin' }, { mustChangePassword: true });
@@ -253,6 +272,175 @@ describeInBrowser('sign-in, the forced password change and user administration i
     expect(pathOf(page)).toBe('/');
     // Focus moved to the new page's heading, so the next Tab starts from the page content.
     expect(await becomesFocused(page, page.getByRole('heading', { level: 1 }))).toBe(true);
+    await context.close();
+  });
+  it('says how long to wait when the server is too busy to check a password (503 overloaded with Retry-After)', async () => {
+    const { context, page } = await openPage(browser, app.baseUrl);
+    // The hash queue is full only under real load; the answer is the documented one.
+    await page.route('**/api/auth/login', (route) =>
+      route.fulfill({
+        status: 503,
+        headers: { 'retry-after': '7' },
+        contentType: 'application/json',
+        body: JSON.stringify({ error: 'overloaded', message: 'The server is busy. Try again in a few seconds.' }),
+      }),
+    );
+    await page.goto('/login');
+    await submitSignIn(page, 'anyone');
+    const alert = page.getByRole('alert').filter({ hasText: /\S/ });
+    await alert.waitFor();
+    expect(await alert.innerText()).toBe('The server is busy. Wait 7 seconds and try again.');
+    expect(await alert.getByRole('link').count()).toBe(0);
+    await context.close();
+  });
+
+  it('locks an account after 100 failed sign-ins for every browser except one that signed in to it before', async () => {
+    const lou = await addUser(app.ctx, { username: 'lou', name: 'Lou Lockout' });
+
+    // Lou signs in on their own browser, which keeps its device cookie after signing out.
+    const own = await openPage(browser, app.baseUrl);
+    await own.page.goto('/login');
+    await submitSignIn(own.page, 'lou');
+    await own.page.getByRole('heading', { name: 'Welcome, Lou Lockout' }).waitFor();
+    await own.page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await own.page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await cookieNames(own.context)).toEqual(['gatehouse_device']);
+
+    // Someone else guesses from another browser; the limiter's clock skips each growing wait.
+    const guesser = await openPage(browser, app.baseUrl);
+    let failures = 0;
+    while (failures < MAX_CONSECUTIVE_LOGIN_FAILURES) {
+      const res = await guesser.page.request.post('/api/auth/login', { data: { login: 'lou', password: `guess number ${failures}` } });
+      if (res.status() === 429) {
+        skippedMs += Number(res.headers()['retry-after']) * 1000;
+      } else {
+        expect(res.status()).toBe(401);
+        failures++;
+      }
+    }
+    const row = await app.ctx.db.selectFrom('users').select(['locked_at', 'failed_login_count']).where('id', '=', lou.id).executeTakeFirstOrThrow();
+    expect(row.locked_at).not.toBeNull();
+    expect(row.failed_login_count).toBe(MAX_CONSECUTIVE_LOGIN_FAILURES);
+    await guesser.context.close();
+
+    // A fresh browser, even with the right password, is refused with the way back in next to the reason.
+    const fresh = await openPage(browser, app.baseUrl);
+    await fresh.page.goto('/login');
+    await submitSignIn(fresh.page, 'lou');
+    const alert = fresh.page.getByRole('alert').filter({ hasText: /\S/ });
+    await alert.waitFor();
+    expect(await alert.innerText()).toBe(`${LOCKED_MESSAGE} Forgot password?`);
+    expect(await alert.getByRole('link', { name: 'Forgot password?' }).getAttribute('href')).toBe('/forgot-password');
+    expect(pathOf(fresh.page)).toBe('/login');
+    expect(await cookieNames(fresh.context)).toEqual([]);
+    await expectNoAxeViolations(fresh.page);
+    // A wrong password gets the very same answer: the lock tells a guesser nothing more.
+    const wrong = await fresh.page.request.post('/api/auth/login', { data: { login: 'lou', password: 'one more guess' } });
+    expect([wrong.status(), (await wrong.json()).message]).toEqual([403, LOCKED_MESSAGE]);
+
+    // Lou's own browser still signs in.
+    await submitSignIn(own.page, 'lou');
+    await own.page.getByRole('heading', { name: 'Welcome, Lou Lockout' }).waitFor();
+    expect(await cookieNames(own.context)).toEqual(['gatehouse_device', 'gatehouse_session']);
+    for (const r of [own.record, fresh.record]) expect(r.pageErrors).toEqual([]);
+    await own.context.close();
+    await fresh.context.close();
+  });
+
+  it('signs out everywhere from one browser, and the other browser’s next page load lands on the sign-in page', async () => {
+    await addUser(app.ctx, { email: 'sam@example.com', name: 'Sam Sessions' });
+    const laptop = await openPage(browser, app.baseUrl);
+    const phone = await openPage(browser, app.baseUrl);
+    for (const { page } of [laptop, phone]) {
+      expect((await page.request.post('/api/auth/login', { data: { login: 'sam@example.com', password: STRONG_PASSWORD } })).status()).toBe(200);
+      await page.goto('/');
+      await page.getByRole('heading', { name: 'Welcome, Sam Sessions' }).waitFor();
+    }
+
+    const sessions = laptop.page.getByRole('region', { name: 'Your sessions' });
+    await sessions.waitFor();
+    await expectNoAxeViolations(laptop.page);
+    await sessions.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await laptop.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    expect(pathOf(laptop.page)).toBe('/login');
+    const notice = laptop.page.getByRole('status').filter({ hasText: /\S/ });
+    expect(await notice.innerText()).toBe('You were signed out on every device.');
+    expect(await cookieNames(laptop.context)).toEqual(['gatehouse_device']);
+    await expectNoAxeViolations(laptop.page);
+
+    // The phone still shows the home page it loaded; its next page load finds the session gone.
+    expect(pathOf(phone.page)).toBe('/');
+    await phone.page.goto('/');
+    await phone.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    expect(pathOf(phone.page)).toBe('/login');
+    expect(await phone.page.getByRole('status').filter({ hasText: /\S/ }).count()).toBe(0);
+    expect((await phone.page.request.get('/api/auth/me')).status()).toBe(401);
+
+    // The notice was said once: a reload of the sign-in page does not repeat it, and signing in works as before.
+    await laptop.page.reload();
+    await laptop.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    expect(await laptop.page.getByRole('status').filter({ hasText: /\S/ }).count()).toBe(0);
+    await submitSignIn(laptop.page, 'sam@example.com');
+    await laptop.page.getByRole('heading', { name: 'Welcome, Sam Sessions' }).waitFor();
+    for (const r of [laptop.record, phone.record]) {
+      expect(r.pageErrors).toEqual([]);
+      expect(r.cspViolations).toEqual([]);
+    }
+    await laptop.context.close();
+    await phone.context.close();
+  });
+
+  it('keeps working after a password change, and ten wrong current passwords in a row end the session on the sign-in page', async () => {
+    const cora = await addUser(app.ctx, { username: 'cora', name: 'Cora Change' });
+    const { context, page, record } = await openPage(browser, app.baseUrl);
+    const other = await openPage(browser, app.baseUrl);
+    for (const p of [page, other.page]) expect((await p.request.post('/api/auth/login', { data: { login: 'cora', password: STRONG_PASSWORD } })).status()).toBe(200);
+    const sessionBefore = (await context.cookies()).find((c) => c.name === 'gatehouse_session')?.value;
+
+    await page.goto('/');
+    await page.getByRole('link', { name: 'Change your password' }).click();
+    await page.getByRole('heading', { name: 'Change your password' }).waitFor();
+    await page.getByLabel('Current password', { exact: true }).fill(STRONG_PASSWORD);
+    await page.getByLabel('New password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
+    await page.getByLabel('Confirm new password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('heading', { name: 'Welcome, Cora Change' }).waitFor();
+    // The server rotated the session id; the page goes on with the new cookie.
+    const sessionAfter = (await context.cookies()).find((c) => c.name === 'gatehouse_session')?.value;
+    expect(sessionAfter).toBeDefined();
+    expect(sessionAfter).not.toBe(sessionBefore);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Welcome, Cora Change' }).waitFor();
+    await page.getByRole('link', { name: 'Change your password' }).click();
+    await page.getByRole('heading', { name: 'Change your password' }).waitFor();
+    // Every other session ended.
+    await other.page.goto('/');
+    await other.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    await other.context.close();
+
+    // Nine wrong current passwords through the API (the growing waits skipped), the tenth on the page.
+    let misses = 0;
+    while (misses < 9) {
+      const res = await page.request.post('/api/auth/change-password', { data: { currentPassword: `wrong ${misses}`, newPassword: 'a brand new passphrase here' } });
+      if (res.status() === 429) {
+        skippedMs += Number(res.headers()['retry-after']) * 1000;
+      } else {
+        expect(res.status()).toBe(400);
+        misses++;
+      }
+    }
+    skippedMs += failureDelaySeconds(misses) * 1000;
+    await page.getByLabel('Current password', { exact: true }).fill('still not it');
+    await page.getByLabel('New password', { exact: true }).fill('a brand new passphrase here');
+    await page.getByLabel('Confirm new password', { exact: true }).fill('a brand new passphrase here');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    expect(pathOf(page)).toBe('/login?next=%2Fchange-password');
+    await page.getByRole('status').filter({ hasText: 'Too many wrong passwords: you were signed out. Sign in again.' }).waitFor();
+    await expectNoAxeViolations(page);
+    expect((await page.request.get('/api/auth/me')).status()).toBe(401);
+    expect(await app.ctx.db.selectFrom('sessions').select('token_hash').where('user_id', '=', cora.id).execute()).toEqual([]);
+    expect(record.pageErrors).toEqual([]);
     await context.close();
   });
 });

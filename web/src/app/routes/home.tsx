@@ -1,8 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import { Link } from 'wouter-preact';
-import { FormAlert, Loading, Notice, PageHeader } from '../../components/ui';
+import { Link, useLocation } from 'wouter-preact';
+import { Button, FormAlert, Loading, Notice, PageHeader } from '../../components/ui';
+import { signOutEverywhere } from '../../features/auth/api/sign-out-everywhere';
+import { setSignInNotice } from '../../features/auth/sign-in-notice';
 import { getUsers } from '../../features/users/api/get-users';
-import { describeError } from '../../lib/api';
+import { ApiError, describeError } from '../../lib/api';
 import { ROLE_LABELS, signInNameOf, type User } from '../../types/api';
 import { isAdmin, useSession } from '../session';
 
@@ -42,8 +44,47 @@ export function HomeRoute() {
           </Link>
         </p>
       </section>
+      <SessionsSection />
       {isAdmin(user) && <AdminSummary />}
     </>
+  );
+}
+
+function SessionsSection() {
+  const { setUser } = useSession();
+  const [, navigate] = useLocation();
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState('');
+
+  async function signOutOnEveryDevice(): Promise<void> {
+    if (pending) return;
+    setPending(true);
+    setError('');
+    try {
+      await signOutEverywhere();
+    } catch (err) {
+      setPending(false);
+      // A 401 means this session had already ended: the app is on its way to the sign-in page.
+      if (!(err instanceof ApiError && err.status === 401)) setError(describeError(err));
+      return;
+    }
+    setSignInNotice('You were signed out on every device.');
+    // Same tick, as the header's Sign out does: the next render already sees the sign-in page.
+    navigate('/login');
+    setUser(null);
+  }
+
+  return (
+    <section class="card" aria-labelledby="sessions-heading">
+      <h2 id="sessions-heading">Your sessions</h2>
+      <p>Lost a device, or signed in on a shared computer? Sign out everywhere ends every session of your account, this one included.</p>
+      <FormAlert>{error}</FormAlert>
+      <div class="form-actions">
+        <Button variant="secondary" pending={pending} pendingLabel="Signing out…" onClick={() => void signOutOnEveryDevice()}>
+          Sign out everywhere
+        </Button>
+      </div>
+    </section>
   );
 }
 

@@ -3,6 +3,7 @@ import { Button, FormAlert, PasswordField, PasswordLengthFeedback } from '../../
 import { ApiError, describeError } from '../../../lib/api';
 import { usePasswordPolicy } from '../../../lib/password-policy';
 import { changePassword } from '../api/change-password';
+import { setSignInNotice } from '../sign-in-notice';
 
 export interface ChangePasswordFormProps {
   onChanged: () => void;
@@ -52,7 +53,11 @@ export function ChangePasswordForm({ onChanged }: ChangePasswordFormProps) {
       onChanged();
     } catch (error) {
       setPending(false);
-      if (error instanceof ApiError && error.code === 'invalid_current_password') {
+      if (error instanceof ApiError && error.status === 401) {
+        // The server ended the session (10 wrong current passwords in a row, or it had expired): the
+        // app is already on its way to the sign-in page, which says why.
+        setSignInNotice(error.message);
+      } else if (error instanceof ApiError && error.code === 'invalid_current_password') {
         show({ currentPassword: 'The current password is not correct.' });
       } else if (error instanceof ApiError && error.code === 'weak_password') {
         show({ newPassword: error.reasons.length > 0 ? error.reasons.map((r) => r.message) : error.message }, 'Choose a different new password.');

@@ -1,4 +1,4 @@
-import type { ComponentChildren } from 'preact';
+import type { VNode } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import { Button, FormAlert, PasswordField, TextField } from '../../../components/ui';
 import { ApiError, describeError } from '../../../lib/api';
@@ -7,8 +7,8 @@ import { signIn } from '../api/sign-in';
 
 export interface SignInFormProps {
   onSignedIn: (user: User) => void;
-  /** where "Forgot password?" leads; rendered by the page so the link stays a router link */
-  forgotPasswordLink: ComponentChildren;
+  /** the "Forgot password?" link, made by the page so it stays a router link; shown under the form, and in the alert of a locked sign-in */
+  forgotPasswordLink: () => VNode;
 }
 
 interface Errors {
@@ -20,7 +20,7 @@ export function SignInForm({ onSignedIn, forgotPasswordLink }: SignInFormProps) 
   const [login, setLogin] = useState('');
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<Errors>({});
-  const [formError, setFormError] = useState('');
+  const [formError, setFormError] = useState<FormError>(NO_ERROR);
   const [pending, setPending] = useState(false);
   const loginRef = useRef<HTMLInputElement>(null);
   const passwordRef = useRef<HTMLInputElement>(null);
@@ -32,7 +32,7 @@ export function SignInForm({ onSignedIn, forgotPasswordLink }: SignInFormProps) 
     if (login.trim() === '') found.login = 'Enter your email or username.';
     if (password === '') found.password = 'Enter your password.';
     setErrors(found);
-    setFormError('');
+    setFormError(NO_ERROR);
     if (found.login || found.password) {
       (found.login ? loginRef : passwordRef).current?.focus();
       return;
@@ -43,13 +43,21 @@ export function SignInForm({ onSignedIn, forgotPasswordLink }: SignInFormProps) 
       onSignedIn(user);
     } catch (error) {
       setPending(false);
-      setFormError(signInErrorMessage(error));
+      setFormError({ message: signInErrorMessage(error), locked: error instanceof ApiError && error.code === 'sign_in_locked' });
     }
   }
 
   return (
     <form class="form" noValidate onSubmit={submit}>
-      <FormAlert>{formError}</FormAlert>
+      <FormAlert>
+        {formError.message !== '' && (
+          <>
+            {formError.message}
+            {/* Locked: the way back in is a reset (or an admin), so the link is right where the reason is read. */}
+            {formError.locked && <> {forgotPasswordLink()}</>}
+          </>
+        )}
+      </FormAlert>
       <TextField
         label="Email or username"
         name="username"
@@ -76,12 +84,21 @@ export function SignInForm({ onSignedIn, forgotPasswordLink }: SignInFormProps) 
         <Button type="submit" pending={pending} pendingLabel="Signing in…">
           Sign in
         </Button>
-        {forgotPasswordLink}
+        {forgotPasswordLink()}
       </div>
     </form>
   );
 }
 
+interface FormError {
+  message: string;
+  /** 403 sign_in_locked */
+  locked: boolean;
+}
+
+const NO_ERROR: FormError = { message: '', locked: false };
+
+/** The server's words for a wrong password and for a locked sign-in; how long to wait on 429 and 503 (describeError). */
 function signInErrorMessage(error: unknown): string {
   if (error instanceof ApiError && error.code === 'invalid_credentials') return 'The sign-in name or password is not correct.';
   return describeError(error);
