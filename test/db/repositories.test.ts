@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { sql, type Kysely } from 'kysely';
 import { createDb, dialectOf, migrateToLatest, pendingMigrations, type Db, type DialectName } from '../../src/db/index.js';
 import { HttpError } from '../../src/http/errors.js';
 import { seededRandom } from '../../src/random.js';
@@ -40,7 +41,12 @@ import {
   uniqueViolation,
   updateUser,
   type NewUserRow,
+  type UserRow,
 } from '../../src/accounts/users-repo.js';
+import { deleteTokensOfDelivery, findLiveToken, hashResetToken, mintResetToken } from '../../src/recovery/tokens.js';
+import * as m0001 from '../../src/db/migrations/0001_initial.js';
+import * as m0002 from '../../src/db/migrations/0002_recovery.js';
+import * as m0003 from '../../src/db/migrations/0003_one_reset_token.js';
 import { createPgTestDb, postgresSuite, type PostgresDescribe } from '../helpers/pg.js';
 
 // The contract suite every storage dialect must pass (STYLE §8).
@@ -151,6 +157,30 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
           expect(await migrateToLatest(fresh.db)).toEqual(pending);
           expect(await pendingMigrations(fresh.db)).toEqual([]);
           expect(await migrateToLatest(fresh.db)).toEqual([]);
+        } finally {
+          await fresh.close();
+        }
+      });
+
+      it('keeps only the newest reset token of each account when 0003 makes user_id unique', async () => {
+        const fresh = await open();
+        const older = fresh.db as unknown as Kysely<unknown>;
+        try {
+          await m0001.up(older);
+          await m0002.up(older);
+          // The users table as 0001 made it, not as the app's types describe it today.
+          for (const id of ['ann', 'ben']) {
+            await sql`insert into users (id, username, username_normalized, name, role, password_changed_at, created_at, updated_at) values (${id}, ${id}, ${id}, ${id}, 'user', ${T0}, ${T0}, ${T0})`.execute(older);
+          }
+          const token = (hash: string, userId: string, createdAt: number) => ({
+            token_hash: hash, user_id: userId, delivery_id: null, purpose: 'reset' as const, created_at: createdAt, expires_at: createdAt + 60 * MINUTE, bound_password_changed_at: T0, bound_email: null,
+          });
+          // Left behind by two mints that raced before 0003: ann has three rows, two minted in the same ms.
+          await fresh.db.insertInto('reset_tokens').values([token('a1', 'ann', T0), token('a3', 'ann', T0 + 5), token('a2', 'ann', T0 + 5), token('b1', 'ben', T0)]).execute();
+          await m0003.up(older);
+          const left = await fresh.db.selectFrom('reset_tokens').select(['user_id', 'token_hash']).orderBy('user_id').execute();
+          expect(left).toEqual([{ user_id: 'ann', token_hash: 'a3' }, { user_id: 'ben', token_hash: 'b1' }]);
+          await expect(fresh.db.insertInto('reset_tokens').values(token('a4', 'ann', T0 + 9)).execute()).rejects.toThrow(/unique/i);
         } finally {
           await fresh.close();
         }
@@ -382,6 +412,55 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
         expect(await db.selectFrom('sessions').select('user_id').execute()).toHaveLength(1);
         await deleteExpiredSessions(db, T0 + POLICY.idleMinutes * MINUTE);
         expect(await db.selectFrom('sessions').select('user_id').execute()).toHaveLength(0);
+      });
+    });
+
+    describe('reset tokens', () => {
+      const mint = (user: UserRow, deliveryId: string): Promise<string> =>
+        mintResetToken(db, deps.random, { user, deliveryId, purpose: 'reset', nowMs: T0, expiresAtMs: T0 + 60 * MINUTE });
+      const rowsOf = (userId: string) => db.selectFrom('reset_tokens').select(['token_hash', 'delivery_id']).where('user_id', '=', userId).execute();
+
+      it('keeps one row per account: a second mint replaces the first, whose link dies', async () => {
+        const user = await insertUser(db, row({ email: 'jane@example.com' }));
+        const first = await mint(user, 'd1');
+        const second = await mint(user, 'd2');
+        expect(await rowsOf(user.id)).toEqual([{ token_hash: hashResetToken(second), delivery_id: 'd2' }]);
+        expect(await findLiveToken(db, first, T0)).toBeNull();
+        expect((await findLiveToken(db, second, T0))?.user.id).toBe(user.id);
+      });
+
+      it('keeps one row, and one working link, when ten mints for one account run at once', async () => {
+        const user = await insertUser(db, row({ email: 'jane@example.com' }));
+        const other = await insertUser(db, row({ email: 'other@example.com' }));
+        const otherToken = await mint(other, 'o1');
+        const tokens = await Promise.all(Array.from({ length: 10 }, (_, i) => mint(user, `d${i}`)));
+        const rows = await rowsOf(user.id);
+        expect(rows).toHaveLength(1);
+        const live = (await Promise.all(tokens.map((t) => findLiveToken(db, t, T0)))).filter((t) => t !== null);
+        expect(live.map((t) => t.tokenHash)).toEqual([rows[0]!.token_hash]);
+        // Another account's link is untouched.
+        expect((await findLiveToken(db, otherToken, T0))?.user.id).toBe(other.id);
+      });
+
+      it('refuses a second row for an account in the schema itself', async () => {
+        const user = await insertUser(db, row({ email: 'jane@example.com' }));
+        await mint(user, 'd1');
+        const second = db
+          .insertInto('reset_tokens')
+          .values({ token_hash: 'x'.repeat(64), user_id: user.id, delivery_id: 'd2', purpose: 'reset', created_at: T0, expires_at: T0 + MINUTE, bound_password_changed_at: T0, bound_email: null })
+          .execute();
+        await expect(second).rejects.toThrow(/unique/i);
+      });
+
+      it("deletes a failed delivery's token only while the account's row is still that delivery's", async () => {
+        const user = await insertUser(db, row({ email: 'jane@example.com' }));
+        await mint(user, 'd1');
+        const newer = await mint(user, 'd2');
+        // d1's send failed after d2 minted: d2's link must survive.
+        await deleteTokensOfDelivery(db, 'd1');
+        expect(await rowsOf(user.id)).toEqual([{ token_hash: hashResetToken(newer), delivery_id: 'd2' }]);
+        await deleteTokensOfDelivery(db, 'd2');
+        expect(await rowsOf(user.id)).toEqual([]);
       });
     });
 
