@@ -197,4 +197,34 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
     }
     await signedOut.context.close();
   });
+
+  it('finds no violations in the lock and session states: a locked sign-in, Users with a locked account (also on a phone), Home’s sessions and the signed-out-everywhere notice', async () => {
+    const lee = await addUser(app.ctx, { username: 'lee', name: 'Lee Held' });
+    await app.ctx.db.updateTable('users').set({ failed_login_count: 100, locked_at: Date.now() }).where('id', '=', lee.id).execute();
+
+    const visitor = await openPage(browser, app.baseUrl);
+    await visitor.page.goto('/login');
+    await visitor.page.getByLabel('Email or username').fill('lee');
+    await visitor.page.getByLabel('Password', { exact: true }).fill(STRONG_PASSWORD);
+    await visitor.page.getByRole('button', { name: 'Sign in' }).click();
+    await visitor.page.getByRole('alert').getByRole('link', { name: 'Forgot password?' }).waitFor();
+    await expectAccessible(visitor.page, 'Sign in');
+    await visitor.context.close();
+
+    const { context, page } = await signedIn('root');
+    await page.goto('/users');
+    await page.getByRole('button', { name: 'Unlock Lee Held' }).waitFor();
+    await expectAccessible(page, 'Users');
+    await page.setViewportSize({ width: 360, height: 740 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    await page.goto('/');
+    await page.getByRole('region', { name: 'Your sessions' }).waitFor();
+    await expectAccessible(page, 'Home');
+    await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await page.getByRole('status').filter({ hasText: 'You were signed out on every device.' }).waitFor();
+    await expectAccessible(page, 'Sign in');
+    await context.close();
+  });
 });
