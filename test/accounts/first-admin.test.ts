@@ -12,6 +12,7 @@ import { countUsers, findUserByUsername, listUsers } from '../../src/accounts/us
 import { createEnvSecretStore } from '../../src/secrets/env.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import type { SecretStore } from '../../src/secrets/store.js';
+import { makeTestApp, signIn, OTHER_STRONG_PASSWORD } from '../helpers/app.js';
 
 type Deps = Parameters<typeof ensureFirstAdmin>[0];
 
@@ -113,6 +114,28 @@ describe('ensureFirstAdmin', () => {
       if (!result.created) throw new Error('admin not created');
       expect([...result.password].length, `PASSWORD_MIN_LENGTH=${min}`).toBeGreaterThanOrEqual(Number(min));
       expect(checkPassword(result.password, Number(min), { username: 'admin' })).toEqual([]);
+    }
+  });
+});
+
+describe('the forced first change', () => {
+  it('deletes tempAdminPassword from the secret store once it succeeds, and not before', async () => {
+    const secrets = createMemorySecretStore();
+    const db2 = createDb({ kind: 'sqlite', file: ':memory:' });
+    const ctx = await makeTestApp({ db: db2, deps: { secrets } });
+    try {
+      const result = await ensureFirstAdmin({ ...ctx.deps, random: boundedRandom(7) });
+      if (!result.created) throw new Error('admin not created');
+      const cookie = await signIn(ctx, 'admin', result.password);
+      const change = (currentPassword: string) =>
+        ctx.app.inject({ method: 'POST', url: '/api/auth/change-password', headers: { cookie }, payload: { currentPassword, newPassword: OTHER_STRONG_PASSWORD } });
+      expect((await change('not the temporary password')).statusCode).toBe(400);
+      expect(await secrets.get(TEMP_ADMIN_SECRET)).toBe(result.password);
+      expect((await change(result.password)).statusCode).toBe(204);
+      expect(await secrets.get(TEMP_ADMIN_SECRET)).toBeUndefined();
+    } finally {
+      await ctx.close();
+      await db2.destroy();
     }
   });
 });
