@@ -371,7 +371,7 @@ describeInBrowser('sign-in, the forced password change and user administration i
     // The phone still shows the home page it loaded; its next page load finds the session gone.
     expect(pathOf(phone.page)).toBe('/');
     await phone.page.goto('/');
-    await phone.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    await phone.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor({ timeout: 5000 });
     expect(pathOf(phone.page)).toBe('/login');
     expect(await phone.page.getByRole('status').filter({ hasText: /\S/ }).count()).toBe(0);
     expect((await phone.page.request.get('/api/auth/me')).status()).toBe(401);
@@ -436,7 +436,7 @@ describeInBrowser('sign-in, the forced password change and user administration i
     await page.getByRole('button', { name: 'Change password' }).click();
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
     expect(pathOf(page)).toBe('/login?next=%2Fchange-password');
-    await page.getByRole('status').filter({ hasText: 'Too many wrong passwords: you were signed out. Sign in again.' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Too many wrong passwords: you were signed out. Sign in again.' }).waitFor({ timeout: 5000 });
     await expectNoAxeViolations(page);
     expect((await page.request.get('/api/auth/me')).status()).toBe(401);
     expect(await app.ctx.db.selectFrom('sessions').select('token_hash').where('user_id', '=', cora.id).execute()).toEqual([]);
