@@ -136,7 +136,7 @@ describe('POST /api/settings/email/test against a port that does not speak SMTP'
 describe('POST /api/settings/email/test with settings that name a secret outside MAIL_SECRET_NAME_PATTERN', () => {
   it('does not read it and answers secret_not_found, naming MAIL_SECRET_NAME_PATTERN', async () => {
     await ctx.deps.secrets.set('billing-db-password', 'the billing database password');
-    const server = await startBannerServer(() => '220 smtp.attacker.example ESMTP\r\n');
+    const server = await startBannerServer(() => '220 smtp.attacker.example ESMTP\r\n', { replies: (_n, line) => (/^EHLO/i.test(line) ? '250 smtp.attacker.example\r\n' : undefined) });
     try {
       // As saved before the rule existed: the route would refuse these names now.
       await saveEmailSettings(ctx.db, ctx.clock, settingsFor(server, { passwordSecretName: 'billing-db-password' }), null);

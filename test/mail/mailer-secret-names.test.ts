@@ -33,7 +33,8 @@ const MESSAGE = { to: 'jane@example.com', subject: 'Reset your password', text: 
 
 describe('sending mail with a secret outside MAIL_SECRET_NAME_PATTERN', () => {
   it('fails like a missing secret (not_configured, retried) without reading it or connecting anywhere', async () => {
-    const server = await startBannerServer(() => '220 smtp.attacker.example ESMTP\r\n');
+    // Were it reached, it would end the session at once: the test fails fast, not by a timeout.
+    const server = await startBannerServer(() => '554 5.3.2 smtp.attacker.example closing\r\n');
     closers.push(server.close);
     const { store, reads } = countingStore();
     const mailer = createSmtpMailer(async () => settingsFor(server, { passwordSecretName: 'billing-db-password' }), store, { secretNamePattern: /^(smtp|mail)-/ });
