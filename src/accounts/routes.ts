@@ -90,14 +90,19 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
           required: ['login', 'password'],
           additionalProperties: false,
         },
-        response: { 200: userEnvelope, 401: errorSchema, 429: errorSchema },
+        response: { 200: userEnvelope, 401: errorSchema, 403: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
     async (request, reply) => {
       const login = request.body.login.trim();
       const byIp = await deps.limiter.hit(`login:ip:${rateLimitKeyOfIp(request.ip)}`, deps.config.limits.loginPerIpPerMinute, 60);
       if (!byIp.allowed) throw errors.rateLimited(byIp.retryAfterSeconds);
-      const result = await signIn(deps, { login, password: request.body.password, deviceToken: request.cookies[cookies.device] });
+      const result = await signIn(deps, {
+        login,
+        password: request.body.password,
+        deviceToken: request.cookies[cookies.device],
+        session: { policy: sessionPolicy, meta: metaOf(request) },
+      });
       if (result.outcome === 'wait') throw errors.rateLimited(result.seconds);
       if (result.outcome !== 'signed_in') {
         await audit({ type: 'login_failed', ip: request.ip, outcome: 'failure', detail: { login: auditedLogin(login), ...(result.outcome === 'locked' ? { locked: true } : {}) } });
@@ -107,8 +112,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
         }
         throw new HttpError(401, 'invalid_credentials', 'The sign-in name or password is not correct.');
       }
-      const { user, device } = result;
-      const session = await createSession(deps, user.id, sessionPolicy, metaOf(request));
+      const { user, session, device } = result;
       await audit({ type: 'login_succeeded', actor: labelOf(user), ip: request.ip, outcome: 'success' });
       reply.setCookie(cookies.session, session.token, cookieOptions(deps, session.expiresAt));
       reply.setCookie(cookies.device, device.token, cookieOptions(deps, device.expiresAt));
@@ -167,7 +171,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
           required: ['currentPassword', 'newPassword'],
           additionalProperties: false,
         },
-        response: { 204: { type: 'null' }, 400: errorSchema },
+        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
     async (request, reply) => {

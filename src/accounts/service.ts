@@ -61,7 +61,7 @@ function getDummyHash(deps: AccountDeps): Promise<string> {
 }
 
 export type SignInResult =
-  | { outcome: 'signed_in'; user: UserRow; device: { token: string; expiresAt: Date } }
+  | { outcome: 'signed_in'; user: UserRow; session: { token: string; expiresAt: Date }; device: { token: string; expiresAt: Date } }
   /** lockedNow: this failure locked the account (answered like any failure; the next attempt sees the lock) */
   | { outcome: 'invalid_credentials'; lockedNow?: UserRow }
   /** the same for every login, known or not: too many failures from untrusted clients */
@@ -75,7 +75,10 @@ export type SignInResult =
  * disabled and password-less accounts cost one hash verification like a wrong password, so
  * neither the answer nor its timing tells them apart.
  */
-export async function signIn(deps: SignInDeps, input: { login: string; password: string; deviceToken: string | undefined }): Promise<SignInResult> {
+export async function signIn(
+  deps: SignInDeps,
+  input: { login: string; password: string; deviceToken: string | undefined; session: { policy: SessionPolicy; meta: SessionMeta } },
+): Promise<SignInResult> {
   const nowMs = deps.clock.now().getTime();
   const throttleKey = loginThrottleKey(input.login);
   const device = input.deviceToken === undefined ? undefined : await findTrustedDevice(deps.db, input.deviceToken, input.login, nowMs);
@@ -88,26 +91,33 @@ export async function signIn(deps: SignInDeps, input: { login: string; password:
   if (device === undefined && row !== undefined && row.locked_at !== null) return { outcome: 'locked' };
   const matches = await deps.hasher.verify(row?.password_hash ?? (await getDummyHash(deps)), input.password);
   const passwordRight = row !== undefined && row.password_hash !== null && matches;
-  if (!passwordRight || row.disabled === 1) {
+  if (!passwordRight) {
     if (device !== undefined) {
       await recordDeviceFailure(deps.db, device);
       return { outcome: 'invalid_credentials' };
     }
     await deps.limiter.recordFailure(throttleKey);
-    // A disabled account with the right password is refused, but that is not a guess to count.
-    if (row !== undefined && !passwordRight) {
-      const lockedNow = await recordLoginFailure(deps.db, row.id, { lockAfter: MAX_CONSECUTIVE_LOGIN_FAILURES, nowMs });
-      if (lockedNow) return { outcome: 'invalid_credentials', lockedNow: row };
-    }
-    return { outcome: 'invalid_credentials' };
+    const lockedNow = row !== undefined && (await recordLoginFailure(deps.db, row.id, { lockAfter: MAX_CONSECUTIVE_LOGIN_FAILURES, nowMs }));
+    return lockedNow ? { outcome: 'invalid_credentials', lockedNow: row } : { outcome: 'invalid_credentials' };
   }
+  // Refused like a wrong password, but the right password is not a guess to count.
+  if (row.disabled === 1) return { outcome: 'invalid_credentials' };
   // A trusted browser's success leaves the strangers' count alone: it would hand them fresh tries.
   if (device === undefined) {
     await deps.limiter.clearFailures(throttleKey);
     await clearLoginFailures(deps.db, row.id);
   }
+  // The session is written only if the password just verified is still the account's: a reset
+  // or change that committed meanwhile revoked every session, and this one must not outlive it.
+  const session = await deps.db.transaction().execute(async (trx) => {
+    let current = trx.selectFrom('users').select('id').where('id', '=', row.id).where('password_changed_at', '=', row.password_changed_at).where('disabled', '=', 0);
+    if (dialectOf(trx) === 'postgres') current = current.forShare();
+    if ((await current.executeTakeFirst()) === undefined) return undefined;
+    return createSession({ db: trx, clock: deps.clock, random: deps.random }, row.id, input.session.policy, input.session.meta);
+  });
+  if (session === undefined) return { outcome: 'invalid_credentials' };
   const trusted = await trustDevice(deps.db, deps.random, { token: input.deviceToken, userId: row.id, nowMs });
-  return { outcome: 'signed_in', user: row, device: trusted };
+  return { outcome: 'signed_in', user: row, session, device: trusted };
 }
 
 /**

@@ -160,28 +160,41 @@ describe('sessions', () => {
   });
 });
 
-/** A hasher whose next hash waits until release() — to hold a request at the exact point a race needs. */
-function gatedHasher(inner: PasswordHasher): PasswordHasher & { holdNextHash(): { reached: Promise<void>; release(): void } } {
-  let gate: { reached: () => void; wait: Promise<void> } | undefined;
+interface Hold {
+  reached: Promise<void>;
+  release(): void;
+}
+
+/** A hasher whose next hash (or verify) waits until release() — to hold a request at the exact point a race needs. */
+function gatedHasher(inner: PasswordHasher): PasswordHasher & { holdNextHash(): Hold; holdNextVerify(): Hold } {
+  const gates: { hash?: { reached: () => void; wait: Promise<void> }; verify?: { reached: () => void; wait: Promise<void> } } = {};
+  const pass = async (which: 'hash' | 'verify'): Promise<void> => {
+    const g = gates[which];
+    delete gates[which];
+    if (g) {
+      g.reached();
+      await g.wait;
+    }
+  };
+  const hold = (which: 'hash' | 'verify'): Hold => {
+    let reached!: () => void;
+    let release!: () => void;
+    const reachedP = new Promise<void>((r) => (reached = r));
+    gates[which] = { reached, wait: new Promise<void>((r) => (release = r)) };
+    return { reached: reachedP, release };
+  };
   return {
-    verify: (h, p) => inner.verify(h, p),
+    async verify(h, p) {
+      const result = await inner.verify(h, p);
+      await pass('verify');
+      return result;
+    },
     async hash(password) {
-      const g = gate;
-      gate = undefined;
-      if (g) {
-        g.reached();
-        await g.wait;
-      }
+      await pass('hash');
       return inner.hash(password);
     },
-    holdNextHash() {
-      let reached!: () => void;
-      let release!: () => void;
-      const reachedP = new Promise<void>((r) => (reached = r));
-      const wait = new Promise<void>((r) => (release = r));
-      gate = { reached, wait };
-      return { reached: reachedP, release };
-    },
+    holdNextHash: () => hold('hash'),
+    holdNextVerify: () => hold('verify'),
   };
 }
 
@@ -212,6 +225,17 @@ describe('a reset racing a password change', () => {
     expect((await changing).statusCode).toBe(401);
     expect((await login('bob', NEW_BY_RESET)).statusCode).toBe(200);
     expect((await login('bob', OTHER_STRONG_PASSWORD)).statusCode).toBe(401);
+  });
+
+  it('gives no session to a sign-in that verified the old password while the reset completed', async () => {
+    const { hasher, reset } = await setup();
+    const held = hasher.holdNextVerify();
+    const signingIn = login('bob', STRONG_PASSWORD);
+    await held.reached;
+    expect((await reset()).statusCode).toBe(204);
+    held.release();
+    expect((await signingIn).statusCode).toBe(401);
+    expect(await ctx.db.selectFrom('sessions').selectAll().execute()).toEqual([]);
   });
 
   it('lets the change win when it completes while the reset is hashing: the reset refuses the link', async () => {

@@ -594,7 +594,7 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
       // The signed-in account, or the outcome that refused it; the device cookie comes back in `device`.
       let device: string | undefined;
       const authenticate = async (d: AccountDeps, login: string, password: string, deviceToken?: string) => {
-        const r = await signIn({ ...d, limiter: createMemoryRateLimiter(clock) }, { login, password, deviceToken });
+        const r = await signIn({ ...d, limiter: createMemoryRateLimiter(clock) }, { login, password, deviceToken, session: { policy: { idleMinutes: 60, maxHours: 1 }, meta: { ip: null, userAgent: null } } });
         if (r.outcome !== 'signed_in') return r.outcome === 'invalid_credentials' ? null : r.outcome;
         device = r.device.token;
         return r.user;
