@@ -8,9 +8,11 @@ import { createRuntime } from './runtime.js';
 import { migrateToLatest } from './db/index.js';
 import { ensureFirstAdmin } from './accounts/first-admin.js';
 import { deleteExpiredSessions } from './accounts/sessions.js';
+import { deleteExpiredDevices } from './accounts/devices.js';
 import { deleteOldDeliveries } from './mail/outbox.js';
 import { deleteExpiredResetTokens } from './recovery/tokens.js';
-import { createUser, setPassword } from './accounts/service.js';
+import { createUser, setPassword, unlockUser } from './accounts/service.js';
+import { auditLabel, recordAudit } from './audit/audit.js';
 import { findUserByLogin } from './accounts/users-repo.js';
 import { parseEmail, parseUsername } from './accounts/identifiers.js';
 import { HttpError } from './http/errors.js';
@@ -25,6 +27,7 @@ const USAGE = `Usage: gatehouse <command>
   users create [--email E] [--username U] --name N --role system-admin|user
                                           password from stdin (prompted on a terminal)
   users set-password --login L            password from stdin; revokes the user's sessions
+  users unlock --login L                  lift the lock that too many failed sign-ins put on an account
   secrets set NAME                        value from stdin (local store only)
   secrets get NAME | list | delete NAME   the configured secret store
   mail test --to E                        check the saved email settings step by step and send E a test message
@@ -111,10 +114,10 @@ async function serve(args: string[]): Promise<void> {
   }
 
   runtime.mail.worker.start();
-  // Hourly housekeeping: expired sessions and tokens, deliveries older than 30 days.
+  // Hourly housekeeping: expired sessions, trusted devices and tokens, deliveries older than 30 days.
   const sweep = setInterval(() => {
     const nowMs = deps.clock.now().getTime();
-    Promise.all([deleteExpiredSessions(deps.db, nowMs), deleteExpiredResetTokens(deps.db, nowMs), deleteOldDeliveries(deps.db, nowMs)]).catch((err: unknown) =>
+    Promise.all([deleteExpiredSessions(deps.db, nowMs), deleteExpiredDevices(deps.db, nowMs), deleteExpiredResetTokens(deps.db, nowMs), deleteOldDeliveries(deps.db, nowMs)]).catch((err: unknown) =>
       logger.warn({ err }, 'housekeeping failed'),
     );
   }, 3_600_000);
@@ -169,7 +172,20 @@ async function usersCommand(args: string[]): Promise<void> {
       process.stdout.write(`password set for ${user.username ?? user.email}; their sessions were signed out\n`);
     });
   }
-  throw new UsageError('usage: gatehouse users create … | users set-password --login L');
+  if (sub === 'unlock') {
+    const { values } = parse(rest, { login: { type: 'string' } });
+    if (values.login === undefined || values.login.trim() === '') throw new UsageError('--login is required');
+    const login = values.login.trim();
+    return withRuntime(async (deps) => {
+      await migrateToLatest(deps.db);
+      const user = await findUserByLogin(deps.db, login);
+      if (user === undefined) throw new Error(`no user with login "${login}"`);
+      const unlocked = await unlockUser(deps, user.id);
+      await recordAudit(deps.db, deps.clock, { type: 'account_unlocked', target: auditLabel(user), outcome: 'success', detail: { via: 'cli' } });
+      process.stdout.write(`${unlocked.username ?? unlocked.email} ${user.locked_at === null ? 'was not locked; its failure count is cleared' : 'is unlocked'}\n`);
+    });
+  }
+  throw new UsageError('usage: gatehouse users create … | users set-password --login L | users unlock --login L');
 }
 
 async function secretsCommand(args: string[]): Promise<void> {

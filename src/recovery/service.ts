@@ -9,7 +9,7 @@ import { revokeUserSessions } from '../accounts/sessions.js';
 import { findUserByEmail, findUserById, setPasswordHash, type UserRow } from '../accounts/users-repo.js';
 import { enqueueDelivery, type DeliveryHandler, type DeliveryRow, type Prepared } from '../mail/outbox.js';
 import { passwordChangedEmail, resetPasswordEmail, setPasswordEmail } from '../mail/templates.js';
-import { consumeResetToken, deleteTokensOfDelivery, deleteUserTokens, findLiveToken, mintResetToken, type TokenPurpose } from './tokens.js';
+import { consumeResetToken, deleteTokensOfDelivery, findLiveToken, mintResetToken, type TokenPurpose } from './tokens.js';
 
 /** A new user has longer than a forgetful one to act on the link. */
 export const SET_PASSWORD_LINK_MINUTES = 24 * 60;
@@ -84,8 +84,8 @@ async function limitResetAttempts(deps: RecoveryDeps, ip: string): Promise<void>
 
 /**
  * Completes a reset. Refusals (mismatch, weak password) leave the token usable. The token is
- * consumed before the password changes, in the transaction that changes it, revokes every
- * session and deletes the account's other tokens: of racing requests exactly one wins.
+ * consumed before the password changes, in the transaction that changes it and revokes every
+ * session (an account has one token at most): of racing requests exactly one wins.
  */
 export async function completeReset(deps: RecoveryDeps, input: { token: string; password: string; confirmPassword: string }, ip: string): Promise<void> {
   await limitResetAttempts(deps, ip);
@@ -116,7 +116,6 @@ export async function completeReset(deps: RecoveryDeps, input: { token: string; 
     // raced in wins, and this reset reports an invalid link.
     if (!(await setPasswordHash(trx, owner.id, hash, nowMs, { mustChange: false, expectedChangedAt: owner.password_changed_at }))) return null;
     await revokeUserSessions(trx, owner.id);
-    await deleteUserTokens(trx, owner.id);
     if (owner.email !== null) {
       await enqueueDelivery(trx, deps.random, { kind: 'password_changed', userId: owner.id, toAddress: owner.email, nowMs, notAfterMs: null, ip });
     }

@@ -132,9 +132,6 @@ export async function consumeResetToken(trx: Db, tokenHash: string, nowMs: numbe
   return isBound(user, { expiresAtMs: row.expires_at, boundPw: row.bound_password_changed_at, boundEmail: row.bound_email }, nowMs) ? user : null;
 }
 
-export async function deleteUserTokens(db: Db, userId: string): Promise<void> {
-  await db.deleteFrom('reset_tokens').where('user_id', '=', userId).execute();
-}
 
 export async function deleteExpiredResetTokens(db: Db, nowMs: number): Promise<void> {
   await db.deleteFrom('reset_tokens').where('expires_at', '<', nowMs).execute();

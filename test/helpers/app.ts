@@ -125,8 +125,9 @@ export async function signIn(ctx: TestContext, login: string, password = STRONG_
   return sessionCookie(res);
 }
 
+/** The session cookie a response set, as a Cookie header value (with its __Host- prefix over https). */
 export function sessionCookie(res: LightMyRequestResponse): string {
-  const cookie = res.cookies.find((c) => c.name === 'gatehouse_session');
+  const cookie = res.cookies.find((c) => c.name === 'gatehouse_session' || c.name === '__Host-gatehouse_session');
   if (!cookie) throw new Error('no session cookie');
-  return `gatehouse_session=${cookie.value}`;
+  return `${cookie.name}=${cookie.value}`;
 }

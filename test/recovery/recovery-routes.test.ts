@@ -180,9 +180,10 @@ describe('verify and reset', () => {
 
   it('unlocks an account locked by 100 failed sign-ins', async () => {
     const jane = await addUser(ctx, { email: 'jane@example.com' });
-    await ctx.db.updateTable('users').set({ failed_login_count: 100 }).where('id', '=', jane.id).execute();
+    await ctx.db.updateTable('users').set({ failed_login_count: 100, locked_at: ctx.clock.now().getTime() }).where('id', '=', jane.id).execute();
     const locked = await ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login: 'jane@example.com', password: STRONG_PASSWORD } });
-    expect(locked.statusCode).toBe(401);
+    expect(locked.statusCode).toBe(403);
+    expect(locked.json().error).toBe('sign_in_locked');
     const token = await requestToken('jane@example.com');
     expect((await reset(token)).statusCode).toBe(204);
     await signIn(ctx, 'jane@example.com', NEW_PASSWORD);
