@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import type { Config } from '../config.js';
 import { publicOrigins } from '../config.js';
-import { HttpError, sendError } from './errors.js';
+import { HttpError, errors, sendError } from './errors.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -70,4 +70,53 @@ export function frameworkErrorHandler(config: Config) {
     const notFound = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
     sendError(reply, notFound ? new HttpError(404, 'not_found', 'Not found.') : new HttpError(400, 'invalid_request', 'The request URL is not valid.'));
   };
+}
+
+/** C0 controls (NUL, tab and line breaks included), DEL and the C1 controls. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * Every string a route is given — path parameters, query values, and the JSON body's keys and
+ * values at any depth — is refused with 400 when it holds a control character. No field of ours
+ * needs one, and PostgreSQL rejects a NUL in text with an error (a 500 that would skip the
+ * failure count and the audit) where SQLite stores it. One hook, after access is decided (an
+ * anonymous caller of an admin route still gets 401) and before any schema or handler sees it.
+ */
+export function installControlCharacterCheck(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    // The not-found handler touches no storage, and serves the reset page whatever its query.
+    if (request.is404) return;
+    const found = [request.params, request.query, request.body].flatMap(fieldsWithControlCharacters);
+    if (found.length === 0) return;
+    // fromEntries defines each name as its own property: `fields.__proto__ = …` would be dropped.
+    throw errors.invalidRequest('Remove control characters.', Object.fromEntries(found.map((field) => [field, 'Remove control characters.'])));
+  });
+}
+
+/** The dotted path of every string (or object key) holding a control character; '(body)' for a bare string. */
+export function fieldsWithControlCharacters(input: unknown): string[] {
+  const found: string[] = [];
+  // Iterative: a body may nest thousands of levels deep within the size limit.
+  const pending: [unknown, string][] = [[input, '']];
+  while (pending.length > 0) {
+    const [value, path] = pending.pop()!;
+    if (typeof value === 'string') {
+      if (CONTROL_CHARACTER.test(value)) found.push(path === '' ? '(body)' : path);
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => pending.push([item, path === '' ? String(i) : `${path}.${i}`]));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        const name = path === '' ? printable(key) : `${path}.${printable(key)}`;
+        if (CONTROL_CHARACTER.test(key)) found.push(name);
+        else pending.push([item, name]);
+      }
+    }
+  }
+  return found;
+}
+
+/** A key as it may be named back to the client: control characters written as \uXXXX. */
+function printable(key: string): string {
+  return key.replace(CONTROL_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

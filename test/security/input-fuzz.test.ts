@@ -2,14 +2,15 @@ import net from 'node:net';
 import SQLite from 'better-sqlite3';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, sql, SqliteDialect } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, hashSessionToken } from '../../src/accounts/sessions.js';
+import { cookieNames, createSession, hashSessionToken } from '../../src/accounts/sessions.js';
 import type { Database, Db } from '../../src/db/index.js';
 import type { CapturedMessage, DevInbox } from '../../src/mail/dev-inbox.js';
 import { createLogger } from '../../src/logger.js';
 import { FORGOT_PASSWORD_ACCEPTED } from '../../src/recovery/routes.js';
-import { addUser, makeTestApp, OTHER_STRONG_PASSWORD, signIn, STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
+import { addUser, makeTestApp, OTHER_STRONG_PASSWORD, STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
+import { createPgTestDb, postgresSuite, type PostgresDescribe } from '../helpers/pg.js';
 import { fakeHasher, unlimited } from './abuse-helpers.js';
 
 // Issue 4 item 3: strict input on every route. A property-based run sends generated bodies to
@@ -17,8 +18,21 @@ import { fakeHasher, unlimited } from './abuse-helpers.js';
 // 404/405, arrays for strings, one plain email address, mail to the stored address only).
 
 const PUBLIC_URL = 'https://dash.example.com';
+const SESSION_COOKIE = cookieNames(new URL(PUBLIC_URL)).session;
 const NEW_PASSWORD = 'a completely new passphrase';
-const RUNS_PER_ROUTE = 1000;
+
+// Hardening item 7: the fuzz runs on both dialects. PostgreSQL refuses a NUL in text with an error
+// (SQLite stores it), so the generators put control characters in every kind of input; the
+// PostgreSQL run is shorter per route, which the control-character weight makes up for.
+interface DialectRun {
+  name: 'SQLite' | 'PostgreSQL';
+  runsPerRoute: number;
+  suite: PostgresDescribe;
+}
+const DIALECTS: DialectRun[] = [
+  { name: 'SQLite', runsPerRoute: 1000, suite: describe.runIf(true) },
+  { name: 'PostgreSQL', runsPerRoute: 150, suite: await postgresSuite() },
+];
 
 /** Every code DESIGN §2 lists, plus each route's own. */
 const KNOWN_ERROR_CODES = new Set([
@@ -43,6 +57,8 @@ const KNOWN_ERROR_CODES = new Set([
   'last_admin',
   'no_email',
   'user_disabled',
+  'sign_in_locked',
+  'reauthentication_required',
 ]);
 /** The Settings page's test answers 502 with its own error set (DESIGN §2). */
 const EMAIL_TEST_ERRORS = new Set(['not_configured', 'secret_not_found', 'dns_failed', 'connect_failed', 'tls_failed', 'auth_failed', 'rejected']);
@@ -83,19 +99,44 @@ const ACCOUNTS = {
 
 interface World {
   ctx: TestContext;
-  sqlite: SQLite.Database;
+  dialect: DialectRun['name'];
   db: Db;
+  /** a value that moves whenever any row may have been written (cheaper than a snapshot) */
+  writeMarker(): Promise<string>;
   ids: Record<keyof typeof ACCOUNTS, string>;
   cookies: Record<Exclude<Caller, 'anonymous'>, string>;
   tokens: string[];
-  lastSnapshot?: { changes: number; text: string };
+  lastSnapshot?: { marker: string; text: string };
   close(): Promise<void>;
 }
 
-async function makeWorld(): Promise<World> {
+interface WorldDb {
+  db: Db;
+  writeMarker(): Promise<string>;
+  drop(): Promise<void>;
+}
+
+async function openDb(dialect: DialectRun['name']): Promise<WorldDb> {
+  if (dialect === 'PostgreSQL') {
+    const pg = await createPgTestDb();
+    return {
+      db: pg.db,
+      // Every transaction that writes is given an id; xmax moves past it when it ends (committed or
+      // not). Cluster-wide, so other databases' writes move it too: that costs a comparison, never a miss.
+      writeMarker: async () => (await sql<{ x: string }>`select pg_snapshot_xmax(pg_current_snapshot())::text as x`.execute(pg.db)).rows[0]!.x,
+      drop: () => pg.drop(),
+    };
+  }
   const sqlite = new SQLite(':memory:');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // Any write by a statement moves SQLite's count of changed rows (a rolled-back one too).
+  const changes = sqlite.prepare('SELECT total_changes() AS n');
+  return { db, writeMarker: async () => String((changes.get() as { n: number }).n), drop: () => db.destroy() };
+}
+
+async function makeWorld(dialect: DialectRun['name'] = 'SQLite'): Promise<World> {
+  const { db, writeMarker, drop } = await openDb(dialect);
   const ctx = await makeTestApp({
     env: { PUBLIC_URL },
     db,
@@ -111,14 +152,15 @@ async function makeWorld(): Promise<World> {
   const cookies = { admin: await signIn(ctx, 'root'), user: await signIn(ctx, 'plain') };
   const world: World = {
     ctx,
-    sqlite,
+    dialect,
     db,
+    writeMarker,
     ids,
     cookies,
     tokens: [],
     async close() {
       await ctx.close();
-      await db.destroy();
+      await drop();
     },
   };
   await mintLiveTokens(world);
@@ -146,36 +188,47 @@ function fakeDevInbox(): DevInbox {
   };
 }
 
-const snapshotTables = (sqlite: SQLite.Database): string[] =>
-  (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'audit_events' ORDER BY name").all() as { name: string }[]).map(
-    (r) => r.name,
-  );
+/** Signs in and returns the Cookie header value (the cookie is __Host- prefixed: PUBLIC_URL is https). */
+async function signIn(ctx: TestContext, login: string): Promise<string> {
+  const res = await ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login, password: STRONG_PASSWORD } });
+  const cookie = res.cookies.find((c) => c.name === SESSION_COOKIE);
+  if (res.statusCode !== 200 || cookie === undefined) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`);
+  return `${SESSION_COOKIE}=${cookie.value}`;
+}
+
+async function snapshotTables(world: World): Promise<string[]> {
+  const rows =
+    world.dialect === 'SQLite'
+      ? (await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`.execute(world.db)).rows
+      : (await sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`.execute(world.db)).rows;
+  return rows.map((r) => r.name).filter((name) => name !== 'audit_events').sort();
+}
 
 /**
- * Every table but audit_events, as text. users.failed_login_count is the NIST consecutive-failure
- * counter: like the limiter's, a refused sign-in is meant to move it.
+ * Every table but audit_events, as text, rows in a fixed order (PostgreSQL returns an updated row
+ * elsewhere). What a refused sign-in is meant to move is masked: users.failed_login_count (the NIST
+ * consecutive-failure counter) and the lock it ends in, users.locked_at, like the limiter's counters.
  */
-function snapshot(world: World): string {
-  const out: Record<string, unknown[]> = {};
-  for (const table of snapshotTables(world.sqlite)) {
-    const rows = world.sqlite.prepare(`SELECT * FROM "${table}"`).all() as Record<string, unknown>[];
-    out[table] = table === 'users' ? rows.map((r) => ({ ...r, failed_login_count: '(counter)' })) : rows;
+async function snapshot(world: World): Promise<string> {
+  const out: Record<string, string[]> = {};
+  for (const table of await snapshotTables(world)) {
+    const rows = (await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)}`.execute(world.db)).rows;
+    const masked = table === 'users' ? rows.map((r) => ({ ...r, failed_login_count: '(counter)', locked_at: '(lock)' })) : rows;
+    out[table] = masked.map((r) => JSON.stringify(r)).sort();
   }
   return JSON.stringify(out);
 }
 
-/**
- * snapshot(), read again only when SQLite's count of changed rows moved: any write by a statement
- * moves it (a rolled-back one too, which then costs a full comparison that finds nothing).
- */
-function currentSnapshot(world: World): string {
-  const { n } = world.sqlite.prepare('SELECT total_changes() AS n').get() as { n: number };
-  if (world.lastSnapshot?.changes !== n) world.lastSnapshot = { changes: n, text: snapshot(world) };
+/** snapshot(), read again only when the write marker moved. */
+async function currentSnapshot(world: World): Promise<string> {
+  const marker = await world.writeMarker();
+  if (world.lastSnapshot?.marker !== marker) world.lastSnapshot = { marker, text: await snapshot(world) };
   return world.lastSnapshot.text;
 }
 
-function storedAddresses(world: World): Set<string> {
-  return new Set((world.sqlite.prepare('SELECT email FROM users WHERE email IS NOT NULL').all() as { email: string }[]).map((r) => r.email));
+async function storedAddresses(world: World): Promise<Set<string>> {
+  const rows = await world.db.selectFrom('users').select('email').where('email', 'is not', null).execute();
+  return new Set(rows.map((r) => r.email!));
 }
 
 /**
@@ -183,7 +236,7 @@ function storedAddresses(world: World): Set<string> {
  * token. Generated bodies name them by placeholder (see liveToken), filled in when sent.
  */
 async function mintLiveTokens(world: World): Promise<void> {
-  const owners = world.sqlite.prepare('SELECT email FROM users WHERE disabled = 0 AND email IS NOT NULL ORDER BY created_at LIMIT 3').all() as { email: string }[];
+  const owners = await world.db.selectFrom('users').select('email').where('disabled', '=', 0).where('email', 'is not', null).orderBy('created_at').orderBy('id').limit(3).execute();
   const from = world.ctx.mailer.sent.length;
   for (const { email } of owners) await world.ctx.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email } });
   await world.ctx.outbox.drain();
@@ -208,13 +261,15 @@ function withLiveTokens(world: World, payload: string): string {
  */
 async function restoreWorld(world: World): Promise<void> {
   await restoreCallers(world);
-  const { n } = world.sqlite
-    .prepare(
-      `SELECT COUNT(*) AS n FROM reset_tokens t JOIN users u ON u.id = t.user_id
-       WHERE u.disabled = 0 AND u.password_changed_at = t.bound_password_changed_at AND u.email_normalized IS t.bound_email`,
-    )
-    .get() as { n: number };
-  if (n < 2) await mintLiveTokens(world);
+  const tokens = await world.db
+    .selectFrom('reset_tokens as t')
+    .innerJoin('users as u', 'u.id', 't.user_id')
+    .select(['u.password_changed_at', 't.bound_password_changed_at', 'u.email_normalized', 't.bound_email'])
+    .where('u.disabled', '=', 0)
+    .execute();
+  // Compared here: bigint columns come back from PostgreSQL as strings.
+  const live = tokens.filter((t) => String(t.password_changed_at) === String(t.bound_password_changed_at) && t.email_normalized === t.bound_email);
+  if (live.length < 2) await mintLiveTokens(world);
 }
 
 async function restoreCallers(world: World): Promise<void> {
@@ -222,30 +277,47 @@ async function restoreCallers(world: World): Promise<void> {
   for (const caller of ['admin', 'user'] as const) {
     const id = world.ids[caller];
     const role = caller === 'admin' ? 'system-admin' : 'user';
-    const row = world.sqlite
-      .prepare('SELECT u.role, u.disabled, u.must_change_password FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.id = ? AND s.token_hash = ?')
-      .get(id, sessionHash(world.cookies[caller])) as { role: string; disabled: number; must_change_password: number } | undefined;
+    const row = await world.db
+      .selectFrom('sessions as s')
+      .innerJoin('users as u', 'u.id', 's.user_id')
+      .select(['u.role', 'u.disabled', 'u.must_change_password'])
+      .where('u.id', '=', id)
+      .where('s.token_hash', '=', sessionHash(world.cookies[caller]))
+      .executeTakeFirst();
     if (row !== undefined && row.role === role && row.disabled === 0 && row.must_change_password === 0) continue;
-    const exists = world.sqlite.prepare('SELECT 1 FROM users WHERE id = ?').get(id) !== undefined;
+    const exists = (await world.db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
     if (exists) {
-      world.sqlite.prepare('UPDATE users SET role = ?, disabled = 0, must_change_password = 0 WHERE id = ?').run(role, id);
+      await world.db.updateTable('users').set({ role, disabled: 0, must_change_password: 0 }).where('id', '=', id).execute();
     } else {
       const n = Math.floor(Math.random() * 1e9);
       world.ids[caller] = (await addUser(world.ctx, { email: `${caller}.again.${n}@example.com`, username: `${caller}-again-${n}`, role })).id;
     }
     const session = await createSession(world.ctx.deps, world.ids[caller], policy, { ip: null, userAgent: null });
-    world.cookies[caller] = `gatehouse_session=${session.token}`;
+    world.cookies[caller] = `${SESSION_COOKIE}=${session.token}`;
   }
 }
 
 function sessionHash(cookie: string): string {
-  return hashSessionToken(cookie.slice('gatehouse_session='.length));
+  return hashSessionToken(cookie.slice(`${SESSION_COOKIE}=`.length));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Generators: near misses of each route's real schema, arbitrary JSON, raw text.
 
 const HUGE = [300, 1_100, 9_000, 70_000];
+/** What the server refuses in every string: C0 (NUL, tab and line breaks included), DEL, C1. */
+const CONTROL_CHARACTERS = [...Array.from({ length: 0x20 }, (_, i) => i), 0x7f, ...Array.from({ length: 0x20 }, (_, i) => 0x80 + i)].map((c) => String.fromCharCode(c));
+const HAS_CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A plausible value with one control character put somewhere in it, NUL most often. */
+function withControlCharacter(valid: fc.Arbitrary<unknown>): fc.Arbitrary<string> {
+  const control = fc.oneof({ arbitrary: fc.constant('\u0000'), weight: 2 }, { arbitrary: fc.constantFrom(...CONTROL_CHARACTERS), weight: 3 });
+  return fc.tuple(valid, control, fc.nat()).map(([v, c, at]) => {
+    const text = typeof v === 'string' ? v : JSON.stringify(v) ?? '';
+    const i = at % (text.length + 1);
+    return `${text.slice(0, i)}${c}${text.slice(i)}`;
+  });
+}
 const CONTROL = ['\r\n', '\n', '\r', '\u0000', '\t', '\u2028', '\u0085', '\u200b', '\ufeff', '\u202e'];
 
 function weird(valid: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
@@ -397,7 +469,12 @@ function fieldValue(name: string, schema: JsonSchema, world: World): fc.Arbitrar
   else if (types.includes('integer')) valid.push(fc.integer({ min: 0, max: 100 }));
   else if (types.includes('string')) valid.push(fc.string({ minLength: 1, maxLength: 20 }));
   if (types.includes('null')) valid.push(fc.constant(null));
-  return fc.oneof({ arbitrary: fc.oneof(...valid), weight: 3 }, { arbitrary: nearMiss(name, schema, world), weight: 1 });
+  const plausible = fc.oneof(...valid);
+  return fc.oneof(
+    { arbitrary: plausible, weight: 6 },
+    { arbitrary: nearMiss(name, schema, world), weight: 2 },
+    { arbitrary: withControlCharacter(plausible), weight: 1 },
+  );
 }
 
 type Body = { kind: 'none' } | { kind: 'json'; value: unknown } | { kind: 'raw'; text: string };
@@ -463,12 +540,15 @@ function paramValue(world: World): fc.Arbitrary<string> {
     { arbitrary: fc.uuid(), weight: 1 },
     { arbitrary: fc.string({ maxLength: 70 }), weight: 1 },
     { arbitrary: fc.constantFrom('..', '.', '%00', '__proto__', 'constructor', "1' OR '1'='1", 'x'.repeat(65), 'x'.repeat(300)), weight: 1 },
+    { arbitrary: withControlCharacter(fc.constantFrom(...Object.values(world.ids))), weight: 1 },
+    { arbitrary: fc.constantFrom('%00', '%01', '%0A', '%7F', '%C2%80', '%C2%9F').map((c) => `${RAW}${world.ids.mike}${c}`), weight: 1 },
   );
 }
 
 function queryString(route: Route): fc.Arbitrary<string> {
   const known = Object.keys(route.query);
-  const value = fc.oneof(fc.constantFrom('1', '50', '200', '999', '1000', '0', '-1', 'abc', '', '1e3', '00000000-0000-4000-8000-000000000000', '9'.repeat(20)), fc.string({ maxLength: 10 }));
+  const plain = fc.constantFrom('1', '50', '200', '999', '1000', '0', '-1', 'abc', '', '1e3', '00000000-0000-4000-8000-000000000000', '9'.repeat(20));
+  const value = fc.oneof({ arbitrary: plain, weight: 3 }, { arbitrary: fc.string({ maxLength: 10 }), weight: 1 }, { arbitrary: withControlCharacter(plain), weight: 1 });
   const key = known.length > 0 ? fc.oneof(fc.constantFrom(...known), fc.constantFrom('__proto__', 'constructor', 'limit[]', 'x')) : fc.constantFrom('__proto__', 'x', 'limit');
   return fc.oneof(
     fc.constant(''),
@@ -523,10 +603,34 @@ function describeRequest(route: Route, r: FuzzRequest): string {
   return `${route.method} ${urlOf(route, r.params, r.query)} as ${r.caller} [${r.contentType}] ${body.slice(0, 300)}`;
 }
 
+const BODY_METHODS = new Set<HttpMethod>(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Whether a path parameter, a query value or name, or a JSON body's key or string holds a control character, as the server decodes them. */
+function carriesControlCharacter(route: Route, r: FuzzRequest): boolean {
+  const decode = (text: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  const params = Object.values(r.params).map((v) => (v.startsWith(RAW) ? decode(v.slice(RAW.length)) : v));
+  const query = r.query.replace(/^\?/, '').split('&').flatMap((pair) => pair.split('=').map(decode));
+  if ([...params, ...query].some((text) => HAS_CONTROL_CHARACTER.test(text))) return true;
+  if (r.body.kind !== 'json' || !BODY_METHODS.has(route.method) || !(r.contentType ?? '').startsWith('application/json')) return false;
+  const inJson = (value: unknown): boolean => {
+    if (typeof value === 'string') return HAS_CONTROL_CHARACTER.test(value);
+    if (Array.isArray(value)) return value.some(inJson);
+    if (value !== null && typeof value === 'object') return Object.entries(value).some(([k, v]) => HAS_CONTROL_CHARACTER.test(k) || inJson(v));
+    return false;
+  };
+  return inJson(r.body.value);
+}
+
 /** The checks every generated request must pass; throws with the request on the first that fails. */
-async function checkOne(world: World, route: Route, r: FuzzRequest): Promise<number> {
+async function checkOne(world: World, route: Route, r: FuzzRequest): Promise<{ status: number; control: boolean }> {
   await restoreWorld(world);
-  const before = currentSnapshot(world);
+  const before = await currentSnapshot(world);
   const sentBefore = world.ctx.mailer.sent.length;
   const res = await send(world, route, r);
   const what = (): string => `${describeRequest(route, r)} → ${res.statusCode} ${res.body.slice(0, 300)}`;
@@ -534,6 +638,8 @@ async function checkOne(world: World, route: Route, r: FuzzRequest): Promise<num
   const emailTest = route.path === '/api/settings/email/test' && res.statusCode === 502;
   if (res.statusCode >= 500 && !emailTest) throw new Error(`5xx: ${what()}`);
   if (/\n\s+at /.test(res.body)) throw new Error(`a stack trace in the body: ${what()}`);
+  const control = carriesControlCharacter(route, r);
+  if (control && res.statusCode < 400) throw new Error(`a control character was accepted: ${what()}`);
   if (res.statusCode >= 400) {
     let body: { error?: unknown; message?: unknown };
     try {
@@ -544,16 +650,16 @@ async function checkOne(world: World, route: Route, r: FuzzRequest): Promise<num
     const codes = emailTest ? EMAIL_TEST_ERRORS : KNOWN_ERROR_CODES;
     if (typeof body.error !== 'string' || !codes.has(body.error) || typeof body.message !== 'string') throw new Error(`an error body without {error, message} and a known code: ${what()}`);
     // A refusal leaves no trace but its audit row (and the consecutive-failure counter).
-    const after = currentSnapshot(world);
+    const after = await currentSnapshot(world);
     if (after !== before) throw new Error(`a refused request changed the database: ${what()}\n${firstDifference(before, after)}`);
   }
   await world.ctx.outbox.drain();
-  const stored = storedAddresses(world);
+  const stored = await storedAddresses(world);
   for (const mail of world.ctx.mailer.sent.slice(sentBefore)) {
     if (!stored.has(mail.to)) throw new Error(`mail to ${JSON.stringify(mail.to)}, which no account stores: ${what()}`);
   }
   if (Object.keys(Object.prototype).length > 0 || ({} as Record<string, unknown>).polluted !== undefined) throw new Error(`Object.prototype was polluted: ${what()}`);
-  return res.statusCode;
+  return { status: res.statusCode, control };
 }
 
 function firstDifference(a: string, b: string): string {
@@ -594,7 +700,7 @@ async function listRoutes(): Promise<Route[]> {
 
 const ROUTES = await listRoutes();
 
-describe('generated requests to every route in /api/openapi.json', () => {
+describe('the generated requests', () => {
   it('the document lists the routes this suite must cover', () => {
     const listed = ROUTES.map((r) => `${r.method} ${r.path}`);
     for (const expected of [
@@ -614,32 +720,143 @@ describe('generated requests to every route in /api/openapi.json', () => {
     }
   });
 
-  it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
-    '%s: no 5xx, {error, message} with a known code, mail only to stored addresses, refusals change nothing',
-    async (_name, route) => {
-      const world = await makeWorld();
-      const statuses = new Map<number, number>();
-      const callers = new Map<Caller, number>();
-      try {
-        await fc.assert(
-          fc.asyncProperty(requests(route, world), async (r) => {
-            const status = await checkOne(world, route, r);
-            statuses.set(status, (statuses.get(status) ?? 0) + 1);
-            callers.set(r.caller, (callers.get(r.caller) ?? 0) + 1);
-          }),
-          { numRuns: RUNS_PER_ROUTE },
-        );
-      } finally {
-        await world.close();
-      }
-      const total = [...statuses.values()].reduce((a, b) => a + b, 0);
-      expect(total).toBeGreaterThanOrEqual(RUNS_PER_ROUTE);
-      // Each kind of caller was exercised.
-      for (const caller of ['anonymous', 'user', 'admin'] as const) expect(callers.get(caller) ?? 0).toBeGreaterThan(RUNS_PER_ROUTE / 6);
-    },
-    60_000,
-  );
+  it('put control characters in bodies, query strings and path parameters', () => {
+    const route = ROUTES.find((r) => r.method === 'PATCH' && r.path === '/api/users/{id}')!;
+    const world = { ids: { mike: 'm' }, tokens: [] } as unknown as World;
+    const sample = fc.sample(requests(route, world), { numRuns: 2000, seed: 7 });
+    const share = sample.filter((r) => carriesControlCharacter(route, r)).length / sample.length;
+    expect(share).toBeGreaterThan(0.15);
+    expect(sample.some((r) => r.query.includes('%00'))).toBe(true);
+    expect(sample.some((r) => Object.values(r.params).some((p) => p.includes('\u0000') || p.includes('%00')))).toBe(true);
+    expect(sample.some((r) => r.body.kind === 'json' && JSON.stringify(r.body.value).includes('\\u0000'))).toBe(true);
+  });
 });
+
+for (const dialect of DIALECTS) {
+  const runs = dialect.runsPerRoute;
+  dialect.suite(`generated requests to every route in /api/openapi.json, on ${dialect.name}`, () => {
+    it.each(ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))(
+      '%s: no 5xx, {error, message} with a known code, control characters refused, mail only to stored addresses, refusals change nothing',
+      async (_name, route) => {
+        const world = await makeWorld(dialect.name);
+        const statuses = new Map<number, number>();
+        const callers = new Map<Caller, number>();
+        let withControl = 0;
+        try {
+          await fc.assert(
+            fc.asyncProperty(requests(route, world), async (r) => {
+              const { status, control } = await checkOne(world, route, r);
+              statuses.set(status, (statuses.get(status) ?? 0) + 1);
+              callers.set(r.caller, (callers.get(r.caller) ?? 0) + 1);
+              if (control) withControl++;
+            }),
+            { numRuns: runs },
+          );
+        } finally {
+          await world.close();
+        }
+        const total = [...statuses.values()].reduce((a, b) => a + b, 0);
+        expect(total).toBeGreaterThanOrEqual(runs);
+        // Each kind of caller was exercised, and control characters reached the route (each one refused).
+        for (const caller of ['anonymous', 'user', 'admin'] as const) expect(callers.get(caller) ?? 0).toBeGreaterThan(runs / 6);
+        expect(withControl).toBeGreaterThan(runs / 20);
+      },
+      120_000,
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+for (const dialect of DIALECTS) {
+  dialect.suite(`control characters are refused with 400 before anything is stored or audited, on ${dialect.name}`, () => {
+    let world: World;
+    beforeAll(async () => {
+      world = await makeWorld(dialect.name);
+    }, 60_000);
+    afterAll(async () => {
+      await world?.close();
+    });
+
+    const REMOVE = 'Remove control characters.';
+    const send = (method: HttpMethod, url: string, caller: Caller, body?: unknown): Promise<LightMyRequestResponse> =>
+      world.ctx.app.inject({
+        method,
+        url,
+        headers: { ...(caller === 'anonymous' ? {} : { cookie: world.cookies[caller] }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+      });
+    const auditCount = async (): Promise<number> => Number((await world.db.selectFrom('audit_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+    /** Sends, expects 400 naming exactly `fields`, and no change to any table, the audit log included. */
+    async function expectRefused(method: HttpMethod, url: string, caller: Caller, body: unknown, fields: string[]): Promise<void> {
+      await restoreWorld(world);
+      const [before, auditsBefore] = [await snapshot(world), await auditCount()];
+      const res = await send(method, url, caller, body);
+      const what = `${method} ${JSON.stringify(url)} ${JSON.stringify(body)} → ${res.statusCode} ${res.body}`;
+      expect(res.statusCode, what).toBe(400);
+      expect(res.json(), what).toEqual({ error: 'invalid_request', message: REMOVE, fields: Object.fromEntries(fields.map((f) => [f, REMOVE])) });
+      expect(await snapshot(world), what).toBe(before);
+      expect(await auditCount(), what).toBe(auditsBefore);
+    }
+
+    it('a NUL in a login, name, email, password or token', async () => {
+      const token = world.tokens[0]!;
+      const mike = world.ids.mike;
+      const cases: [HttpMethod, string, Caller, Record<string, unknown>, string][] = [
+        ['POST', '/api/auth/login', 'anonymous', { login: 'ro\u0000ot', password: STRONG_PASSWORD }, 'login'],
+        ['POST', '/api/auth/login', 'anonymous', { login: 'root', password: `${STRONG_PASSWORD}\u0000` }, 'password'],
+        ['POST', '/api/users', 'admin', { email: 'new.person@example.com', name: 'New\u0000Person', role: 'user' }, 'name'],
+        ['PATCH', `/api/users/${mike}`, 'admin', { name: 'Mi\u0000ke' }, 'name'],
+        ['POST', '/api/users', 'admin', { username: 'new\u0000person', name: 'New Person', role: 'user' }, 'username'],
+        ['POST', '/api/auth/forgot-password', 'anonymous', { email: 'mike\u0000@example.com' }, 'email'],
+        ['POST', '/api/users', 'admin', { email: 'new\u0000@example.com', name: 'New Person', role: 'user' }, 'email'],
+        ['PATCH', `/api/users/${mike}`, 'admin', { email: 'mike@exam\u0000ple.com' }, 'email'],
+        ['POST', '/api/users', 'admin', { email: 'new.person@example.com', name: 'New Person', role: 'user', password: `${NEW_PASSWORD}\u0000` }, 'password'],
+        ['POST', '/api/auth/change-password', 'user', { currentPassword: `${STRONG_PASSWORD}\u0000`, newPassword: NEW_PASSWORD }, 'currentPassword'],
+        ['POST', '/api/auth/change-password', 'user', { currentPassword: STRONG_PASSWORD, newPassword: `\u0000${NEW_PASSWORD}` }, 'newPassword'],
+        ['POST', '/api/auth/reset-password/verify', 'anonymous', { token: `${token}\u0000` }, 'token'],
+        ['POST', '/api/auth/reset-password', 'anonymous', { token: `\u0000${token}`, password: NEW_PASSWORD, confirmPassword: NEW_PASSWORD }, 'token'],
+        ['POST', '/api/auth/reset-password', 'anonymous', { token, password: `${NEW_PASSWORD}\u0000`, confirmPassword: NEW_PASSWORD }, 'password'],
+        ['POST', '/api/settings/email/test', 'admin', { to: 'ops\u0000@example.com' }, 'to'],
+      ];
+      for (const [method, url, caller, body, field] of cases) await expectRefused(method, url, caller, body, [field]);
+      // The token was never looked at: it still works.
+      expect((await send('POST', '/api/auth/reset-password/verify', 'anonymous', { token })).statusCode).toBe(200);
+    });
+
+    it('every C0 control, DEL and every C1 control, in any string of the body; not the characters around them', async () => {
+      for (const c of CONTROL_CHARACTERS) await expectRefused('PATCH', `/api/users/${world.ids.mike}`, 'admin', { name: `Mi${c}ke` }, ['name']);
+      for (const ok of ['\u00a0', '\u00a1', '\u00ff', '~', ' ']) {
+        const res = await send('PATCH', `/api/users/${world.ids.mike}`, 'admin', { name: `Mi${ok}ke` });
+        expect(res.statusCode, JSON.stringify(ok)).toBe(200);
+      }
+    });
+
+    it('at any depth of the body, in keys too, and names every field that holds one', async () => {
+      await expectRefused('POST', '/api/users', 'admin', { email: 'a\u0001@example.com', name: 'A\u0085', role: 'user' }, ['email', 'name']);
+      await expectRefused('PUT', '/api/settings/email', 'admin', { host: 'smtp.example.com', port: 587, emailSecretName: 'mail-from', passwordSecretName: null, sslEnabled: true, extra: [{ deep: ['ok', 'x\u0000'] }] }, ['extra.0.deep.1']);
+      await expectRefused('POST', '/api/users', 'admin', { name: 'A', role: 'user', 'email\u0000': 'a@example.com' }, ['email\\u0000']);
+      await expectRefused('POST', '/api/auth/logout', 'user', { anything: '\u0000' }, ['anything']);
+    });
+
+    it('in a query string or a path parameter', async () => {
+      await expectRefused('GET', '/api/audit?before=%00', 'admin', undefined, ['before']);
+      await expectRefused('GET', '/api/audit?limit=5%0A', 'admin', undefined, ['limit']);
+      await expectRefused('GET', '/api/mail/deliveries?before=x%C2%85', 'admin', undefined, ['before']);
+      await expectRefused('GET', '/api/users?x=%7F', 'admin', undefined, ['x']);
+      await expectRefused('GET', '/api/auth/me?__proto__=%00', 'user', undefined, ['__proto__']);
+      await expectRefused('PATCH', `/api/users/${world.ids.mike}%00`, 'admin', { name: 'Mike' }, ['id']);
+      await expectRefused('DELETE', '/api/users/%00', 'admin', undefined, ['id']);
+      await expectRefused('POST', `/api/users/%01${world.ids.mike}/send-reset`, 'admin', undefined, ['id']);
+    });
+
+    it('decides access first: an anonymous caller of an admin route gets 401, a plain user 403', async () => {
+      expect((await send('PATCH', `/api/users/${world.ids.mike}%00`, 'anonymous', { name: 'M\u0000' })).statusCode).toBe(401);
+      expect((await send('PATCH', `/api/users/${world.ids.mike}%00`, 'user', { name: 'M\u0000' })).statusCode).toBe(403);
+    });
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -815,7 +1032,7 @@ describe('explicit input rules', () => {
   ];
 
   it.each(BAD_ADDRESSES)('refuses %s with 400 on forgot-password, user create/edit and the email test, queueing nothing', async (_name, address) => {
-    const before = snapshot(world);
+    const before = await snapshot(world);
     const attempts: [string, string, unknown, Caller][] = [
       ['POST', '/api/auth/forgot-password', { email: address }, 'anonymous'],
       ['POST', '/api/users', { email: address, name: 'X', role: 'user' }, 'admin'],
@@ -827,7 +1044,7 @@ describe('explicit input rules', () => {
       expect(res.statusCode, `${method} ${url}`).toBe(400);
       expect(res.json().error).toBe('invalid_request');
     }
-    expect(snapshot(world)).toBe(before);
+    expect(await snapshot(world)).toBe(before);
     await world.ctx.outbox.drain();
     expect(world.ctx.mailer.sent).toEqual([]);
   });
@@ -887,11 +1104,17 @@ describe('addresses are looked up normalised, and mail goes to the stored addres
   it('finds the account whatever the case, width or surrounding space typed, and mails the stored address', async () => {
     ctx = await makeTestApp({ env: { PUBLIC_URL, LIMIT_FORGOT_PER_ADDRESS_PER_HOUR: '0' }, deps: { hasher: fakeHasher() } });
     await addUser(ctx, { email: 'Jane.Doe@Example.com' });
-    const typed = ['jane.doe@example.com', 'JANE.DOE@EXAMPLE.COM', '  Jane.Doe@Example.com\t', 'Ｊａｎｅ.Ｄｏｅ@Ｅｘａｍｐｌｅ.ｃｏｍ', 'jane.doe@EXAMPLE.com\n'];
+    const typed = ['jane.doe@example.com', 'JANE.DOE@EXAMPLE.COM', '  Jane.Doe@Example.com ', 'Ｊａｎｅ.Ｄｏｅ@Ｅｘａｍｐｌｅ.ｃｏｍ', 'jane.doe@EXAMPLE.com   '];
     for (const email of typed) {
       const res = await forgot(JSON.stringify({ email }));
       expect(res.statusCode, JSON.stringify(email)).toBe(202);
       expect(res.json()).toEqual(FORGOT_PASSWORD_ACCEPTED);
+    }
+    // A tab or a line break is a control character: refused like everywhere else (browsers strip them from an email field).
+    for (const email of ['Jane.Doe@Example.com\t', 'jane.doe@example.com\n', '\r\njane.doe@example.com']) {
+      const res = await forgot(JSON.stringify({ email }));
+      expect(res.statusCode, JSON.stringify(email)).toBe(400);
+      expect(res.json()).toEqual({ error: 'invalid_request', message: 'Remove control characters.', fields: { email: 'Remove control characters.' } });
     }
     await ctx.outbox.drain();
     expect(ctx.mailer.sent.map((m) => m.to)).toEqual(Array(typed.length).fill('Jane.Doe@Example.com'));
