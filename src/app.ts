@@ -14,7 +14,7 @@ import { mailRoutes } from './mail/routes.js';
 import { installAccessControl } from './http/access.js';
 import { HttpError, errors, installErrorHandler, sendError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
-import { frameworkErrorHandler, installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
+import { frameworkErrorHandler, installControlCharacterCheck, installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
 
 /** The single-page app's routes; any other path is a 404 (the app still renders it). */
 export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/change-password', '/users', '/settings', '/mail', '/audit', '/dev/mailbox'];
@@ -67,6 +67,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installOriginCheck(app, deps.config);
   await app.register(cookie);
   installAccessControl(app, deps);
+  // After access (401 before field errors), before every schema and handler.
+  installControlCharacterCheck(app);
 
   await app.register(swagger, {
     openapi: {
