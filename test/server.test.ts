@@ -39,8 +39,11 @@ describe('the built server (npm start)', () => {
     expect((await fetch(`${server.url}/api/users`, { headers: { cookie } })).status).toBe(403);
     const change = await post('/api/auth/change-password', { currentPassword: temporary, newPassword: 'a long operator passphrase 2026' }, cookie);
     expect(change.status).toBe(204);
+    // The session id rotates with the password.
+    const rotated = change.headers.get('set-cookie')!.split(';')[0]!;
+    expect(rotated).not.toBe(cookie);
 
-    const created = await post('/api/users', { email: 'dev@example.com', name: 'Dev', role: 'user', password: 'developer passphrase here' }, cookie);
+    const created = await post('/api/users', { email: 'dev@example.com', name: 'Dev', role: 'user', password: 'developer passphrase here' }, rotated);
     expect(created.status).toBe(201);
     const devLogin = await post('/api/auth/login', { login: 'dev@example.com', password: 'developer passphrase here' });
     expect(devLogin.status).toBe(200);
@@ -123,7 +126,7 @@ describe('the built server delivers recovery mail', () => {
 
     const login = await call('POST', '/api/auth/login', { login: 'boss', password: 'chief passphrase for tests' });
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-    const saved = await call('PUT', '/api/settings/email', { host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true }, cookie);
+    const saved = await call('PUT', '/api/settings/email', { host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true, currentPassword: 'chief passphrase for tests' }, cookie);
     expect(saved.status).toBe(200);
     expect((await saved.json()).secretsResolve).toEqual({ email: true, password: true });
 

@@ -11,7 +11,8 @@ import { run, stopChild, tempDir, track } from './children.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin', 'gatehouse.js');
-export const SENDER_SECRET = 'bench-sender';
+// Email settings may only name secrets matching MAIL_SECRET_NAME_PATTERN (default ^(smtp|mail)-).
+export const SENDER_SECRET = 'mail-bench-sender';
 export const ADMIN_USERNAME = 'bench-admin';
 
 /** Newest modification time of any file under dir (0 when dir is missing). */
@@ -185,7 +186,7 @@ export async function makeTemplate({ users, password, sinkPort, log }) {
       }),
     );
     const settings = { host: '127.0.0.1', port: sinkPort, emailSecretName: SENDER_SECRET, passwordSecretName: null, sslEnabled: false };
-    const put = await setupFetch(`${server.url}/api/settings/email`, { method: 'PUT', headers, body: JSON.stringify(settings) });
+    const put = await setupFetch(`${server.url}/api/settings/email`, { method: 'PUT', headers, body: JSON.stringify({ ...settings, currentPassword: password }) });
     let settingsVia;
     if (put.ok) {
       settingsVia = 'PUT /api/settings/email';
