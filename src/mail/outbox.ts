@@ -174,12 +174,17 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       .execute();
   }
 
-  /** Ends this attempt: the row leaves the worker's lease. */
-  async function finish(id: string, set: Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email'>>): Promise<void> {
+  /**
+   * Ends this attempt: the row leaves the worker's lease. Only while the row is still this
+   * attempt's: a send that outlived its lease may have been claimed again by another worker
+   * (attempts counts claims), whose outcome must not be overwritten by this stale one.
+   */
+  async function finish(row: DeliveryRow, set: Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email'>>): Promise<void> {
     await o.db
       .updateTable('mail_outbox')
       .set({ ...set, locked_until: null, updated_at: o.clock.now().getTime() })
-      .where('id', '=', id)
+      .where('id', '=', row.id)
+      .where('attempts', '=', row.attempts)
       .execute();
   }
 
@@ -197,7 +202,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       return;
     }
     if (prepared.action === 'expire') {
-      await finish(row.id, { status: 'expired', lookup_email: null });
+      await finish(row, { status: 'expired', lookup_email: null });
       return;
     }
     // Looked up once: a retry goes to the same account, and the typed address is no longer kept.
@@ -215,7 +220,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       await retryOrFail(row, failure);
       return;
     }
-    await finish(row.id, { status: 'sent', sent_at: o.clock.now().getTime(), last_error: null });
+    await finish(row, { status: 'sent', sent_at: o.clock.now().getTime(), last_error: null });
     await prepared.onSent?.();
   }
 
@@ -225,9 +230,9 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     const next = nowMs + delay;
     const lastError = `${failure.code}: ${failure.message}`.slice(0, 500);
     if (!failure.transient || next > row.give_up_at) {
-      await finish(row.id, { status: 'failed', last_error: lastError });
+      await finish(row, { status: 'failed', last_error: lastError });
     } else {
-      await finish(row.id, { status: 'retrying', last_error: lastError, next_attempt_at: next });
+      await finish(row, { status: 'retrying', last_error: lastError, next_attempt_at: next });
     }
   }
 

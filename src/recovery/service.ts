@@ -9,7 +9,7 @@ import { revokeUserSessions } from '../accounts/sessions.js';
 import { findUserByEmail, findUserById, setPasswordHash, type UserRow } from '../accounts/users-repo.js';
 import { enqueueDelivery, type DeliveryHandler, type DeliveryRow, type Prepared } from '../mail/outbox.js';
 import { passwordChangedEmail, resetPasswordEmail, setPasswordEmail } from '../mail/templates.js';
-import { consumeResetToken, deleteTokensOfDelivery, findLiveToken, mintResetToken, type TokenPurpose } from './tokens.js';
+import { consumeResetToken, deleteResetToken, findLiveToken, mintResetToken, type TokenPurpose } from './tokens.js';
 
 /** A new user has longer than a forgetful one to act on the link. */
 export const SET_PASSWORD_LINK_MINUTES = 24 * 60;
@@ -161,7 +161,7 @@ export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' |
       onSent: () => audit('reset_email_sent', user, row),
       onFailed: async (err) => {
         // The link never arrived: it must not stay usable. A retry mints a fresh one.
-        await deleteTokensOfDelivery(deps.db, row.id);
+        await deleteResetToken(deps.db, token);
         await audit('reset_email_failed', user, row, { error: err.code });
       },
     };

@@ -57,11 +57,11 @@ export async function mintResetToken(
 }
 
 /**
- * A failed send voids its link. Only while the account's one row is still this delivery's: once
- * a newer delivery has minted, the row is that delivery's and stays.
+ * A failed send voids the link it carried, and only that one: by then a newer request, or a newer
+ * attempt of the same delivery on another worker, may have minted the account's live token.
  */
-export async function deleteTokensOfDelivery(db: Db, deliveryId: string): Promise<void> {
-  await db.deleteFrom('reset_tokens').where('delivery_id', '=', deliveryId).execute();
+export async function deleteResetToken(db: Db, token: string): Promise<void> {
+  await db.deleteFrom('reset_tokens').where('token_hash', '=', hashResetToken(token)).execute();
 }
 
 export interface LiveToken {

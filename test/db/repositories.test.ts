@@ -43,7 +43,7 @@ import {
   type NewUserRow,
   type UserRow,
 } from '../../src/accounts/users-repo.js';
-import { deleteTokensOfDelivery, findLiveToken, hashResetToken, mintResetToken } from '../../src/recovery/tokens.js';
+import { deleteResetToken, findLiveToken, hashResetToken, mintResetToken } from '../../src/recovery/tokens.js';
 import * as m0001 from '../../src/db/migrations/0001_initial.js';
 import * as m0002 from '../../src/db/migrations/0002_recovery.js';
 import * as m0003 from '../../src/db/migrations/0003_one_reset_token.js';
@@ -454,12 +454,16 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
 
       it("deletes a failed delivery's token only while the account's row is still that delivery's", async () => {
         const user = await insertUser(db, row({ email: 'jane@example.com' }));
-        await mint(user, 'd1');
+        const older = await mint(user, 'd1');
         const newer = await mint(user, 'd2');
         // d1's send failed after d2 minted: d2's link must survive.
-        await deleteTokensOfDelivery(db, 'd1');
+        await deleteResetToken(db, older);
         expect(await rowsOf(user.id)).toEqual([{ token_hash: hashResetToken(newer), delivery_id: 'd2' }]);
-        await deleteTokensOfDelivery(db, 'd2');
+        // A stale attempt of d2 (its lease ran out, another worker minted again) fails: the fresh link survives.
+        const fresh = await mint(user, 'd2');
+        await deleteResetToken(db, newer);
+        expect(await rowsOf(user.id)).toEqual([{ token_hash: hashResetToken(fresh), delivery_id: 'd2' }]);
+        await deleteResetToken(db, fresh);
         expect(await rowsOf(user.id)).toEqual([]);
       });
     });
