@@ -60,8 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // a loop blocked for the whole limit sheds load, not one 100 ms turn.
     sampleInterval: deps.loadShedding?.sampleIntervalMs ?? 1000,
     pressureHandler: (_request, reply) => {
-      reply.header('retry-after', '5');
-      sendError(reply, new HttpError(503, 'overloaded', 'The server is busy. Try again in a few seconds.'));
+      sendError(reply, errors.overloaded(5));
     },
   });
   installOriginCheck(app, deps.config);
