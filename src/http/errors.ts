@@ -56,13 +56,15 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof BusyError) return sendError(reply, errors.overloaded(err.retryAfterSeconds));
     const fe = err as FastifyError;
     if (fe.validation) {
-      const fields: Record<string, string> = {};
-      for (const v of fe.validation) {
-        const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
-        const extra = (v.params as { additionalProperty?: string } | undefined)?.additionalProperty;
-        const field = missing ?? extra ?? v.instancePath.replace(/^\//, '').replaceAll('/', '.');
-        fields[field || '(body)'] = extra ? 'Unknown field.' : missing ? 'Required.' : (v.message ?? 'Invalid.');
-      }
+      // fromEntries, not assignment: a field named __proto__ must show up, not vanish.
+      const fields = Object.fromEntries(
+        fe.validation.map((v) => {
+          const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
+          const extra = (v.params as { additionalProperty?: string } | undefined)?.additionalProperty;
+          const field = missing ?? extra ?? v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+          return [field || '(body)', extra ? 'Unknown field.' : missing ? 'Required.' : (v.message ?? 'Invalid.')];
+        }),
+      ) as Record<string, string>;
       return sendError(reply, errors.invalidRequest('Some fields are not valid.', fields));
     }
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
