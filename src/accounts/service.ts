@@ -23,6 +23,7 @@ import {
 } from './users-repo.js';
 import { createSession, revokeSessionByHash, revokeUserSessions, type SessionMeta, type SessionPolicy, type ValidSession } from './sessions.js';
 import { findTrustedDevice, recordDeviceFailure, trustDevice } from './devices.js';
+import { isSignInLocked, lockSignIn, unlockSignIn } from './sign-in-locks.js';
 
 /**
  * Consecutive failed sign-ins from untrusted clients after which they cannot sign in to the
@@ -84,24 +85,25 @@ export async function signIn(
   const device = input.deviceToken === undefined ? undefined : await findTrustedDevice(deps.db, input.deviceToken, input.login, nowMs);
   if (device === undefined) {
     const state = await deps.limiter.failureState(throttleKey);
-    if (state.failures >= MAX_CONSECUTIVE_LOGIN_FAILURES) return { outcome: 'locked' };
+    if (state.failures >= MAX_CONSECUTIVE_LOGIN_FAILURES || (await isSignInLocked(deps.db, input.login))) return { outcome: 'locked' };
     if (state.waitSeconds > 0) return { outcome: 'wait', seconds: state.waitSeconds };
   }
   const row = await findUserByLogin(deps.db, input.login);
   if (device === undefined && row !== undefined && row.locked_at !== null) return { outcome: 'locked' };
   const matches = await deps.hasher.verify(row?.password_hash ?? (await getDummyHash(deps)), input.password);
   const passwordRight = row !== undefined && row.password_hash !== null && matches;
-  if (!passwordRight) {
+  // A disabled account is refused like a wrong password, and throttled like one: what was typed
+  // is counted whatever the account, or the wait would tell them apart.
+  if (!passwordRight || row.disabled === 1) {
     if (device !== undefined) {
-      await recordDeviceFailure(deps.db, device);
+      if (!passwordRight) await recordDeviceFailure(deps.db, device);
       return { outcome: 'invalid_credentials' };
     }
-    await deps.limiter.recordFailure(throttleKey);
-    const lockedNow = row !== undefined && (await recordLoginFailure(deps.db, row.id, { lockAfter: MAX_CONSECUTIVE_LOGIN_FAILURES, nowMs }));
+    if ((await deps.limiter.recordFailure(throttleKey)) >= MAX_CONSECUTIVE_LOGIN_FAILURES) await lockSignIn(deps.db, input.login, nowMs);
+    // The account's own count holds guesses only: the right password is not one.
+    const lockedNow = !passwordRight && row !== undefined && (await recordLoginFailure(deps.db, row.id, { lockAfter: MAX_CONSECUTIVE_LOGIN_FAILURES, nowMs }));
     return lockedNow ? { outcome: 'invalid_credentials', lockedNow: row } : { outcome: 'invalid_credentials' };
   }
-  // Refused like a wrong password, but the right password is not a guess to count.
-  if (row.disabled === 1) return { outcome: 'invalid_credentials' };
   // A trusted browser's success leaves the strangers' count alone: it would hand them fresh tries.
   if (device === undefined) {
     await deps.limiter.clearFailures(throttleKey);
@@ -125,7 +127,7 @@ export async function signIn(
  * (session ids rotate on a password change). Every other session is revoked.
  */
 export async function changePassword(
-  deps: AccountDeps,
+  deps: AccountDeps & Pick<AppDeps, 'limiter'>,
   session: ValidSession,
   newPassword: string,
   policy: SessionPolicy,
@@ -137,7 +139,7 @@ export async function changePassword(
     throw weakPassword([{ code: 'contains_context', message: 'Choose a password different from the current one.' }]);
   }
   const hash = await deps.hasher.hash(newPassword);
-  return deps.db.transaction().execute(async (trx) => {
+  const rotated = await deps.db.transaction().execute(async (trx) => {
     const nowMs = deps.clock.now().getTime();
     // The users row first, then the session, in the order a reset takes them (no deadlock). A
     // reset or another change that wrote while this request was hashing moved the version and
@@ -147,14 +149,26 @@ export async function changePassword(
     await revokeUserSessions(trx, user.id);
     return createSession({ db: trx, clock: deps.clock, random: deps.random }, user.id, policy, meta);
   });
+  await forgetFailedSignIns(deps, user);
+  return rotated;
 }
 
 /** An admin's unlock of an account locked by failed sign-ins. */
-export async function unlockUser(deps: AccountDeps & Pick<AppDeps, 'limiter'>, id: string): Promise<User> {
+export async function unlockUser(deps: Pick<AppDeps, 'db' | 'clock' | 'limiter'>, id: string): Promise<User> {
   const row = await unlockUserRow(deps.db, id, deps.clock.now().getTime());
   if (row === undefined) throw errors.notFound('No such user.');
-  for (const login of [row.email_normalized, row.username_normalized]) if (login !== null) await deps.limiter.clearFailures(loginThrottleKey(login));
+  await forgetFailedSignIns(deps, row);
   return toUser(row);
+}
+
+/**
+ * After a reset, a new password or an admin's unlock: the waits and locks of every spelling of
+ * the account's login are lifted, so the new password works at once.
+ */
+export async function forgetFailedSignIns(deps: Pick<AppDeps, 'db' | 'limiter'>, user: Pick<UserRow, 'email_normalized' | 'username_normalized'>): Promise<void> {
+  const logins = [user.email_normalized, user.username_normalized];
+  for (const login of logins) if (login !== null) await deps.limiter.clearFailures(loginThrottleKey(login));
+  await unlockSignIn(deps.db, logins);
 }
 
 export interface NewUser {
@@ -182,6 +196,8 @@ export async function createUser(deps: AccountDeps, input: NewUser, options: { m
       mustChangePassword: options.mustChangePassword ?? false,
       nowMs: deps.clock.now().getTime(),
     });
+    // A new account starts with no lock, whatever strangers typed before it existed.
+    await unlockSignIn(deps.db, [row.email_normalized, row.username_normalized]);
     return toUser(row);
   } catch (err) {
     throw takenError(err) ?? err;
@@ -244,11 +260,12 @@ async function lockAdmins(trx: AccountDeps['db']): Promise<void> {
 }
 
 /** Sets a password without knowing the old one (CLI break-glass, first admin); revokes every session. */
-export async function setPassword(deps: AccountDeps, user: UserRow, password: string, options: { mustChange: boolean }): Promise<void> {
+export async function setPassword(deps: AccountDeps & Pick<AppDeps, 'limiter'>, user: UserRow, password: string, options: { mustChange: boolean }): Promise<void> {
   assertPasswordAllowed(deps, password, user);
   const hash = await deps.hasher.hash(password);
   await deps.db.transaction().execute(async (trx) => {
     await setPasswordHash(trx, user.id, hash, deps.clock.now().getTime(), options);
     await revokeUserSessions(trx, user.id);
   });
+  await forgetFailedSignIns(deps, user);
 }

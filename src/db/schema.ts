@@ -121,6 +121,15 @@ export interface ResetTokensTable {
   bound_email: string | null;
 }
 
+/**
+ * Logins (as typed, normalised) that untrusted clients failed 100 times in a row: known or not,
+ * every one answers the same "locked" until a reset or an admin's unlock.
+ */
+export interface SignInLocksTable {
+  login_key: string;
+  locked_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -129,4 +138,5 @@ export interface Database {
   mail_outbox: MailOutboxTable;
   reset_tokens: ResetTokensTable;
   trusted_devices: TrustedDevicesTable;
+  sign_in_locks: SignInLocksTable;
 }

@@ -4,7 +4,7 @@ import { HttpError, errors } from '../http/errors.js';
 import { rateLimitKeyOfIp } from '../http/client-ip.js';
 import { maskEmail, normalizeEmail, parseEmail } from '../accounts/identifiers.js';
 import { checkPassword } from '../accounts/policy.js';
-import { loginThrottleKey, weakPassword } from '../accounts/service.js';
+import { forgetFailedSignIns, weakPassword } from '../accounts/service.js';
 import { revokeUserSessions } from '../accounts/sessions.js';
 import { findUserByEmail, findUserById, setPasswordHash, type UserRow } from '../accounts/users-repo.js';
 import { enqueueDelivery, type DeliveryHandler, type DeliveryRow, type Prepared } from '../mail/outbox.js';
@@ -126,8 +126,8 @@ export async function completeReset(deps: RecoveryDeps, input: { token: string; 
     throw invalidToken();
   }
   deps.outbox.wake();
-  // The new password works at once: the sign-in waits of both spellings of this login are lifted.
-  for (const login of [user.email_normalized, user.username_normalized]) if (login !== null) await deps.limiter.clearFailures(loginThrottleKey(login));
+  // The new password works at once: the sign-in waits and locks of both spellings of this login are lifted.
+  await forgetFailedSignIns(deps, user);
   await recordAudit(deps.db, deps.clock, { type: 'reset_completed', target: labelOf(user), ip, outcome: 'success', detail: { purpose: live.purpose } });
 }
 

@@ -43,8 +43,11 @@ async function lockOut(ctx: TestContext, login: string): Promise<void> {
   }
   ctx.clock.advanceSeconds(25 * 3600);
   const row = await findUserByEmail(ctx.db, login);
-  expect(row?.failed_login_count).toBeGreaterThanOrEqual(100);
+  if (row !== undefined) expect(row.failed_login_count).toBeGreaterThanOrEqual(100);
 }
+
+/** An address without an account that strangers have locked exactly as `locked@example.com`. */
+const LOCKED_UNKNOWN_EMAIL = 'locked-nobody@example.com';
 
 /** The account states of DESIGN §2, each on its own address. */
 async function addAccountStates(ctx: TestContext): Promise<void> {
@@ -54,6 +57,7 @@ async function addAccountStates(ctx: TestContext): Promise<void> {
   await addUser(ctx, { email: 'nopass@example.com', username: 'nopass', password: null });
   await addUser(ctx, { email: 'locked@example.com', username: 'locked' });
   await lockOut(ctx, 'locked@example.com');
+  await lockOut(ctx, LOCKED_UNKNOWN_EMAIL);
   await addUser(ctx, { email: 'mustchange@example.com' }, { mustChangePassword: true });
 }
 
@@ -135,10 +139,21 @@ describe('login', () => {
     'unknown username': ['nobody', STRONG_PASSWORD],
     'disabled, right password': ['dis@example.com', STRONG_PASSWORD],
     'password-less': ['nopass@example.com', STRONG_PASSWORD],
-    'locked after 100 failures, right password': ['locked@example.com', STRONG_PASSWORD],
   } as const;
 
-  it('answers a wrong password, an unknown, disabled, password-less or locked account alike', async () => {
+  it('answers a locked account, even with its right password, like a locked login without an account', async () => {
+    for (const at of ['at once', 'two days later']) {
+      if (at !== 'at once') ctx.clock.advanceSeconds(2 * 86_400);
+      const reference = await http.post(LOGIN, { login: LOCKED_UNKNOWN_EMAIL, password: STRONG_PASSWORD });
+      expect(reference.status, at).toBe(403);
+      expectAlike(reference, {
+        [`locked after 100 failures, right password, ${at}`]: await http.post(LOGIN, { login: 'locked@example.com', password: STRONG_PASSWORD }),
+        [`locked after 100 failures, wrong password, ${at}`]: await http.post(LOGIN, { login: 'locked@example.com', password: OTHER_STRONG_PASSWORD }),
+      });
+    }
+  });
+
+  it('answers a wrong password, an unknown, disabled or password-less account alike', async () => {
     ctx.clock.advanceSeconds(25 * 3600);
     const reference = await http.post(LOGIN, { login: UNKNOWN_EMAIL, password: STRONG_PASSWORD });
     expect(reference.status).toBe(401);

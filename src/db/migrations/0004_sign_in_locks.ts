@@ -18,9 +18,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('trusted_devices_pkey', ['token_hash', 'user_id'])
     .execute();
   await db.schema.createIndex('trusted_devices_user_id').on('trusted_devices').column('user_id').execute();
+
+  await db.schema
+    .createTable('sign_in_locks')
+    .addColumn('login_key', 'text', (c) => c.primaryKey())
+    .addColumn('locked_at', ms, (c) => c.notNull())
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropTable('sign_in_locks').execute();
   await db.schema.dropTable('trusted_devices').execute();
   await db.schema.alterTable('users').dropColumn('locked_at').execute();
 }
