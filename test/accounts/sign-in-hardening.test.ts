@@ -101,6 +101,35 @@ describe('sign-in lock and trusted devices (device cookies)', () => {
   });
 });
 
+describe('what lifts a lock', () => {
+  it('a password change from the owner\'s trusted browser lifts it for the new password', async () => {
+    ctx = await makeTestApp({ deps: { hasher: fakeHasher() } });
+    await addUser(ctx, { username: 'bob' });
+    const trusted = await login('bob', STRONG_PASSWORD);
+    const device = cookieOf(trusted, 'gatehouse_device');
+    await failUntil('bob', MAX_CONSECUTIVE_LOGIN_FAILURES);
+    expect((await login('bob', STRONG_PASSWORD)).statusCode).toBe(403);
+    const owner = await login('bob', STRONG_PASSWORD, device);
+    const change = await ctx.app.inject({
+      method: 'POST',
+      url: '/api/auth/change-password',
+      headers: { cookie: `${sessionCookie(owner)}; ${device}` },
+      payload: { currentPassword: STRONG_PASSWORD, newPassword: OTHER_STRONG_PASSWORD },
+    });
+    expect(change.statusCode).toBe(204);
+    expect((await login('bob', OTHER_STRONG_PASSWORD)).statusCode).toBe(200);
+  });
+
+  it('a new account starts unlocked, whatever strangers typed before it existed', async () => {
+    ctx = await makeTestApp({ deps: { hasher: fakeHasher() } });
+    await failUntil('newbie@example.com', MAX_CONSECUTIVE_LOGIN_FAILURES);
+    ctx.clock.advanceSeconds(2 * 86_400);
+    expect((await login('newbie@example.com', STRONG_PASSWORD)).statusCode).toBe(403);
+    await addUser(ctx, { email: 'newbie@example.com' });
+    expect((await login('newbie@example.com', STRONG_PASSWORD)).statusCode).toBe(200);
+  });
+});
+
 describe('the audit of failed sign-ins', () => {
   it('keeps the typed login only when it is a well-formed email or username', async () => {
     ctx = await makeTestApp({ deps: { hasher: fakeHasher() } });
