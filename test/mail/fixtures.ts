@@ -108,9 +108,9 @@ export async function startSilentServer(): Promise<{ port: number; close(): Prom
   };
 }
 
-/** What services that are not mail servers say first: each must never be shown back. */
+/** What services that are not mail servers say first: each must never be shown back (telltales long enough not to occur by chance, as a "9.6" would in a response time). */
 export const NOT_SMTP_BANNERS = {
-  ssh: { banner: 'SSH-2.0-OpenSSH_9.6\r\n', telltales: ['SSH-2.0', 'OpenSSH', '9.6'] },
+  ssh: { banner: 'SSH-2.0-OpenSSH_9.6\r\n', telltales: ['SSH-2.0', 'OpenSSH', 'OpenSSH_9.6'] },
   http: {
     banner: 'HTTP/1.1 400 Bad Request\r\nServer: nginx/1.25.3\r\nContent-Type: text/html\r\nContent-Length: 33\r\nConnection: close\r\n\r\n<html>intranet-admin-panel</html>',
     telltales: ['HTTP/1.1', 'Bad Request', 'nginx', '1.25.3', 'intranet-admin-panel'],
