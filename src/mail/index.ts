@@ -64,7 +64,7 @@ export interface OutboxThreadData {
  * requests, so no request's timing depends on the work another request caused.
  */
 export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; entry?: URL }): OutboxControl {
-  const entry = o.entry ?? new URL('./outbox-thread.js', import.meta.url);
+  const entry = o.entry ?? new URL('../outbox-thread.js', import.meta.url);
   let thread: Worker | undefined;
   let stopping = false;
   const spawn = (): void => {

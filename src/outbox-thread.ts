@@ -1,17 +1,18 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { systemClock } from '../clock.js';
-import { loadConfig } from '../config.js';
-import { createDb } from '../db/index.js';
-import { createLogger } from '../logger.js';
-import { cryptoRandom } from '../random.js';
-import { recoveryHandlers } from '../recovery/service.js';
-import { createConfiguredSecretStore } from '../secrets/index.js';
-import { chooseMailer, type OutboxThreadData } from './index.js';
-import { createOutboxWorker } from './outbox.js';
-import { createLoopbackMailer, DEV_INBOX_FROM } from './transport.js';
+import { systemClock } from './clock.js';
+import { loadConfig } from './config.js';
+import { createDb } from './db/index.js';
+import { createLogger } from './logger.js';
+import { cryptoRandom } from './random.js';
+import { recoveryHandlers } from './recovery/service.js';
+import { createConfiguredSecretStore } from './secrets/index.js';
+import { chooseMailer, type OutboxThreadData } from './mail/index.js';
+import { createOutboxWorker } from './mail/outbox.js';
+import { createLoopbackMailer, DEV_INBOX_FROM } from './mail/transport.js';
 
-// The delivery worker's thread (see startOutboxThread): its own Config, database connection,
-// secret store and SMTP pool, built from the same environment as the server's.
+// An entry point, beside main.ts: the delivery worker's thread (started by startOutboxThread in
+// mail/index.ts). Its own Config, database connection, secret store and SMTP pool, built from the
+// same environment as the server's.
 
 const data = workerData as OutboxThreadData;
 const config = loadConfig(data.env);
