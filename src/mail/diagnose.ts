@@ -7,7 +7,8 @@ import { parseEmail } from '../accounts/identifiers.js';
 import { envVariableForSecret } from '../secrets/env.js';
 import type { SecretStore } from '../secrets/store.js';
 import { type EmailSettings, type TlsMode, isLoopbackHost, isMailSecretName, tlsModeOf, validateEmailSettings } from './settings.js';
-import { credentialForms, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions, type SmtpCredentials } from './transport.js';
+import type { SmtpCredentials } from './sender-secrets.js';
+import { credentialForms, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions } from './transport.js';
 
 /*
  * The staged email check behind the Settings page's "Send test email" and `gatehouse mail test`.

@@ -6,8 +6,8 @@ import type { Db } from '../db/index.js';
 import type { Random } from '../random.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { DevInbox } from './dev-inbox.js';
-import { findEmailSettings, type EmailSettings } from './settings.js';
-import { createSmtpMailer, MailNotConfiguredError, type Mailer } from './transport.js';
+import { findEmailSettings } from './settings.js';
+import { createSmtpSender, MailNotConfiguredError, type Mailer } from './transport.js';
 
 /** What the server holds of the delivery worker, wherever it runs. */
 export interface OutboxControl {
@@ -36,15 +36,15 @@ export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; 
   mailer: () => Promise<Mailer>;
   close(): void;
 } {
-  // The settings read to choose the mailer are the ones it sends with: one read per message.
-  let settings: EmailSettings | undefined;
   // The thread loads the same Config as the server: MAIL_SECRET_NAME_PATTERN holds here too.
-  const smtp = createSmtpMailer(async () => settings, o.secrets, { secretNamePattern: o.config.mailSecretNamePattern });
+  const smtp = createSmtpSender(o.secrets, { secretNamePattern: o.config.mailSecretNamePattern });
   return {
     async mailer() {
       if (o.devInboxMailer !== undefined && o.config.mailDevInbox === true) return o.devInboxMailer;
-      settings = await findEmailSettings(o.db);
-      if (settings !== undefined) return smtp;
+      const settings = await findEmailSettings(o.db);
+      // Bound to the settings read here: the settings that chose SMTP are the ones this message
+      // goes out with, whatever other sends read meanwhile.
+      if (settings !== undefined) return { send: (message) => smtp.send(settings, message) };
       if (o.devInboxMailer !== undefined) return o.devInboxMailer;
       throw new MailNotConfiguredError('email settings are not saved');
     },

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import nodemailer, { type SMTPTransportOptions, type Transporter } from 'nodemailer';
 import type { SecretStore } from '../secrets/store.js';
-import { parseEmail } from '../accounts/identifiers.js';
 import { DEFAULT_MAIL_SECRET_NAME_PATTERN } from '../config.js';
-import { type EmailSettings, isLoopbackHost, isMailSecretName, tlsModeOf } from './settings.js';
+import { readSenderSecrets, type SmtpCredentials } from './sender-secrets.js';
+import { type EmailSettings, isLoopbackHost, tlsModeOf } from './settings.js';
 
 export interface OutgoingMessage {
   to: string;
@@ -38,34 +38,23 @@ export class MailNotConfiguredError extends MailSendError {
 /** The display name on every email; the address is the email secret's. */
 export const SENDER_NAME = 'Gatehouse';
 
-export interface SmtpCredentials {
-  from: string;
-  user: string;
-  pass: string | null;
-}
-
 /**
- * Reads the sender address and password named by the settings; a missing secret is a
- * configuration error, and so is a name outside MAIL_SECRET_NAME_PATTERN, which is never read.
+ * The sender's credentials for a send; a missing or blank secret is a configuration error, and
+ * so is a name outside MAIL_SECRET_NAME_PATTERN, which is never read.
  */
-export async function resolveCredentials(settings: EmailSettings, secrets: SecretStore, secretNamePattern: RegExp): Promise<SmtpCredentials> {
-  for (const name of [settings.emailSecretName, settings.passwordSecretName]) {
-    if (name !== null && !isMailSecretName(name, secretNamePattern)) {
-      throw new MailNotConfiguredError(`secret "${name}" was not read: its name does not match MAIL_SECRET_NAME_PATTERN (${secretNamePattern.source})`);
-    }
+async function resolveCredentials(settings: EmailSettings, secrets: SecretStore, secretNamePattern: RegExp): Promise<SmtpCredentials> {
+  const read = await readSenderSecrets(settings, secrets, secretNamePattern);
+  if (read.ok) return read.credentials;
+  switch (read.problem) {
+    case 'outside-pattern':
+      throw new MailNotConfiguredError(`secret "${read.name}" was not read: its name does not match MAIL_SECRET_NAME_PATTERN (${secretNamePattern.source})`);
+    case 'unreadable':
+      throw read.cause;
+    case 'missing':
+      throw new MailNotConfiguredError(`secret "${read.name}" was not found`);
+    case 'not-an-address':
+      throw new MailNotConfiguredError(`secret "${read.name}" does not hold one email address`);
   }
-  const value = await secrets.get(settings.emailSecretName);
-  if (value === undefined || value.trim() === '') throw new MailNotConfiguredError(`secret "${settings.emailSecretName}" was not found`);
-  // Never echoed: a value that is not an address may be a password pasted into the wrong secret.
-  const from = parseEmail(value);
-  if (from === null) throw new MailNotConfiguredError(`secret "${settings.emailSecretName}" does not hold one email address`);
-  let pass: string | null = null;
-  if (settings.passwordSecretName !== null) {
-    const secret = await secrets.get(settings.passwordSecretName);
-    if (secret === undefined) throw new MailNotConfiguredError(`secret "${settings.passwordSecretName}" was not found`);
-    pass = secret;
-  }
-  return { from, user: from, pass };
 }
 
 /**
@@ -154,39 +143,81 @@ export function classifySendError(err: unknown): MailSendError {
   return new MailSendError(detail, true, 'connect_failed');
 }
 
+/** Sends each message with the settings it is given; what `chooseMailer` binds a Mailer to. */
+export interface SmtpSender {
+  send(settings: EmailSettings, message: OutgoingMessage): Promise<void>;
+  close(): void;
+}
+
+interface Pool {
+  key: string;
+  transporter: Transporter;
+  from: string;
+  /** sends under way on this pool */
+  sending: number;
+}
+
 /**
- * Sends with the saved settings, reading the credentials at send time (cached by the secret
- * store) and keeping one pooled transport per settings + credentials, rebuilt when either changes.
+ * Reads the credentials at send time (cached by the secret store) and keeps one pooled transport
+ * per settings + credentials, replaced when either changes. A replaced pool is closed once the
+ * sends already on it are done: a concurrent send under other settings must not cut them off.
  */
+export function createSmtpSender(secrets: SecretStore, options: { secretNamePattern?: RegExp } = {}): SmtpSender {
+  const secretNamePattern = options.secretNamePattern ?? new RegExp(DEFAULT_MAIL_SECRET_NAME_PATTERN);
+  let current: Pool | undefined;
+  const open = new Set<Pool>();
+  const closePool = (pool: Pool): void => {
+    open.delete(pool);
+    pool.transporter.close();
+  };
+  const closeIfIdle = (pool: Pool): void => {
+    if (pool !== current && pool.sending === 0 && open.has(pool)) closePool(pool);
+  };
+  return {
+    async send(settings, message) {
+      const credentials = await resolveCredentials(settings, secrets, secretNamePattern);
+      const key = createHash('sha256').update(JSON.stringify([settings, credentials])).digest('hex');
+      if (current?.key !== key) {
+        const replaced = current;
+        const transporter = nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials }), pool: true, maxConnections: 3, maxMessages: 100 });
+        current = { key, transporter, from: credentials.from, sending: 0 };
+        open.add(current);
+        if (replaced !== undefined) closeIfIdle(replaced);
+      }
+      const pool = current;
+      pool.sending += 1;
+      try {
+        await pool.transporter.sendMail({ from: { name: SENDER_NAME, address: pool.from }, ...message });
+      } catch (err) {
+        // A provider's reply is stored as the delivery's last error: it must not carry the password.
+        const failure = classifySendError(err);
+        throw new MailSendError(scrub(failure.message, credentialForms(credentials)), failure.transient, failure.code);
+      } finally {
+        pool.sending -= 1;
+        closeIfIdle(pool);
+      }
+    },
+    close() {
+      current = undefined;
+      for (const pool of [...open]) closePool(pool);
+    },
+  };
+}
+
+/** Sends with the settings `loadSettings` gives at each send. */
 export function createSmtpMailer(
   loadSettings: () => Promise<EmailSettings | undefined>,
   secrets: SecretStore,
   options: { secretNamePattern?: RegExp } = {},
 ): Mailer & { close(): void } {
-  const secretNamePattern = options.secretNamePattern ?? new RegExp(DEFAULT_MAIL_SECRET_NAME_PATTERN);
-  let current: { key: string; transporter: Transporter; from: string } | undefined;
+  const sender = createSmtpSender(secrets, options);
   return {
     async send(message) {
       const settings = await loadSettings();
       if (settings === undefined) throw new MailNotConfiguredError('email settings are not saved');
-      const credentials = await resolveCredentials(settings, secrets, secretNamePattern);
-      const key = createHash('sha256').update(JSON.stringify([settings, credentials])).digest('hex');
-      if (current?.key !== key) {
-        current?.transporter.close();
-        current = { key, transporter: nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials }), pool: true, maxConnections: 3, maxMessages: 100 }), from: credentials.from };
-      }
-      try {
-        await current.transporter.sendMail({ from: { name: SENDER_NAME, address: current.from }, ...message });
-      } catch (err) {
-        // A provider's reply is stored as the delivery's last error: it must not carry the password.
-        const failure = classifySendError(err);
-        throw new MailSendError(scrub(failure.message, credentialForms(credentials)), failure.transient, failure.code);
-      }
+      await sender.send(settings, message);
     },
-    close() {
-      current?.transporter.close();
-      current = undefined;
-    },
+    close: () => sender.close(),
   };
 }
 
