@@ -1,0 +1,37 @@
+import { parseEmail } from '../accounts/identifiers.js';
+import { migrateToLatest } from '../db/index.js';
+import { diagnoseEmail, formatStage } from '../mail/diagnose.js';
+import { findEmailSettings } from '../mail/settings.js';
+import { command, commandGroup, parseOptions, UsageError, withRuntime, type Command } from './command.js';
+
+const TEST_USAGE = `Usage: gatehouse mail test --to E
+
+Checks the saved email settings step by step (DNS, connection, TLS, sign-in to the relay) and
+sends E a test message, as the Settings page's "Send test email" does. Prints one line per
+step; exits 1 with the failure and a hint when a step fails.
+
+  --to E          the address the test message goes to
+  -h, --help      show this help
+`;
+
+const USAGE = `Usage: gatehouse mail <sub-command>
+
+  test --to E     check the saved email settings step by step and send E a test message
+
+Run gatehouse mail <sub-command> --help for its own usage.
+`;
+
+const test = command(TEST_USAGE, async (args) => {
+  const values = parseOptions(args, ['to']);
+  if (values.to === undefined || values.to.trim() === '') throw new UsageError('--to is required');
+  const to = parseEmail(values.to);
+  if (to === null) throw new UsageError(`--to "${values.to}" is not one valid address`);
+  return withRuntime(async (deps) => {
+    await migrateToLatest(deps.db);
+    const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, secretNamePattern: deps.config.mailSecretNamePattern, to });
+    for (const stage of result.stages) process.stdout.write(`${formatStage(stage)}\n`);
+    if (!result.ok) throw new Error(`${result.error}: ${result.message} — ${result.hint}`);
+  });
+});
+
+export const mailCommand: Command = commandGroup({ usage: USAGE, misuse: 'usage: gatehouse mail test --to E', commands: { test } });
