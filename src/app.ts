@@ -10,9 +10,11 @@ import type { TrustProxy } from './config.js';
 import { accountRoutes } from './accounts/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import { recoveryRoutes } from './recovery/routes.js';
+import { sendResetLink } from './recovery/service.js';
 import { mailRoutes } from './mail/routes.js';
-import { installAccessControl } from './http/access.js';
-import { HttpError, errors, installErrorHandler, sendError } from './http/errors.js';
+import { installAccessControl } from './accounts/access.js';
+import { invalidInput, notFound, overloaded } from './errors.js';
+import { httpError, installErrorHandler, sendError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { frameworkErrorHandler, installControlCharacterCheck, installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
 
@@ -38,7 +40,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     try {
       done(null, JSON.parse(body as string, (key, value: unknown) => (key === '__proto__' || key === 'constructor' ? undefined : value)));
     } catch {
-      done(new HttpError(400, 'invalid_request', 'The request body is not valid JSON.'), undefined);
+      done(invalidInput('The request body is not valid JSON.'), undefined);
     }
   });
 
@@ -60,7 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // a loop blocked for the whole limit sheds load, not one 100 ms turn.
     sampleInterval: deps.loadShedding?.sampleIntervalMs ?? 1000,
     pressureHandler: (_request, reply) => {
-      sendError(reply, errors.overloaded(5));
+      sendError(reply, overloaded(5));
     },
   });
   installOriginCheck(app, deps.config);
@@ -78,7 +80,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/api/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, deps);
-  await app.register(accountRoutes, deps);
+  await app.register(accountRoutes, {
+    deps,
+    onCreatedWithoutPassword: (user, actorId) => sendResetLink(deps, user, 'set_password', actorId),
+  });
   await app.register(recoveryRoutes, deps);
   await app.register(mailRoutes, deps);
   await app.register(auditRoutes, deps);
@@ -112,7 +117,7 @@ async function installWebApp(app: FastifyInstance, webRoot: string | undefined, 
     const allowed = [...new Set(apiRoutes.filter((r) => r.pattern.test(normalized)).map((r) => r.method))];
     if (allowed.length > 0) {
       reply.header('allow', allowed.join(', '));
-      return sendError(reply, new HttpError(405, 'method_not_allowed', `Use ${allowed.join(' or ')} on this path.`));
+      return sendError(reply, httpError('method_not_allowed', `Use ${allowed.join(' or ')} on this path.`));
     }
     const wantsPage = (request.method === 'GET' || request.method === 'HEAD') && !normalized.startsWith('/api/');
     if (wantsPage && indexHtml !== undefined) {
@@ -123,7 +128,7 @@ async function installWebApp(app: FastifyInstance, webRoot: string | undefined, 
         .type('text/html; charset=utf-8')
         .send(indexHtml);
     }
-    return sendError(reply, errors.notFound());
+    return sendError(reply, notFound());
   });
 }
 

@@ -5,7 +5,7 @@ import type { Db } from './db/index.js';
 import type { PasswordHasher } from './accounts/passwords.js';
 import type { Random } from './random.js';
 import type { SecretStore } from './secrets/store.js';
-import type { RateLimiter } from './http/rate-limiter.js';
+import type { RateLimiter } from './limits/rate-limiter.js';
 import type { DevInbox } from './mail/dev-inbox.js';
 
 /** Everything the app touches outside its own memory; tests pass fakes for any of it. */

@@ -8,7 +8,7 @@ import { cryptoRandom } from './random.js';
 import { createDb } from './db/index.js';
 import { createArgon2Hasher } from './accounts/passwords.js';
 import { createConfiguredSecretStore } from './secrets/index.js';
-import { createMemoryRateLimiter } from './http/rate-limiter.js';
+import { createMemoryRateLimiter } from './limits/rate-limiter.js';
 import { createMailRuntime, type MailRuntime } from './mail/index.js';
 
 /** The built single-page app sits beside the compiled server: dist/web next to dist/*.js. */
@@ -36,7 +36,7 @@ export async function createRuntime(
   const redisLimiter =
     config.redisUrl === undefined
       ? undefined
-      : (await import('./http/redis-rate-limiter.js')).createRedisRateLimiter(config.redisUrl, { clock: systemClock, logger });
+      : (await import('./limits/redis-rate-limiter.js')).createRedisRateLimiter(config.redisUrl, { clock: systemClock, logger });
   const limiter = redisLimiter ?? createMemoryRateLimiter(systemClock);
   const deps: AppDeps = {
     ...base,

@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
-import { BusyError } from '../busy.js';
+import { overloaded } from '../errors.js';
 
 export interface PasswordHasher {
-  /** Throws BusyError when the queue of waiting hashes is full. */
+  /** Throws an `overloaded` DomainError when the queue of waiting hashes is full. */
   hash(password: string): Promise<string>;
-  /** Throws BusyError when the queue of waiting hashes is full; false for a malformed hash. */
+  /** Throws an `overloaded` DomainError when the queue of waiting hashes is full; false for a malformed hash. */
   verify(passwordHash: string, password: string): Promise<boolean>;
 }
 
@@ -49,7 +49,7 @@ function limitConcurrency(max: number, maxQueued: number): <T>(task: () => Promi
   const waiting: (() => void)[] = [];
   return async (task) => {
     if (active < max) active++;
-    else if (waiting.length >= maxQueued) throw new BusyError('password hashing');
+    else if (waiting.length >= maxQueued) throw overloaded(1);
     // A finishing task hands its slot straight to the next in line, so `active` never overshoots.
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {

@@ -1,6 +1,7 @@
 import type { AppDeps } from '../deps.js';
 import { auditLabel, recordAudit } from '../audit/audit.js';
-import { HttpError, errors } from '../http/errors.js';
+import { rateLimited, unauthenticated } from '../errors.js';
+import { invalidCurrentPassword } from './errors.js';
 import { revokeSessionByHash, type ValidSession } from './sessions.js';
 
 /** Wrong current passwords in a row that end the session: whoever holds it is guessing, not mistyping. */
@@ -21,12 +22,12 @@ export async function verifyCurrentPassword(deps: ReauthDeps, session: ValidSess
   const user = session.user;
   // One check per account at a time: parallel guesses would all pass the wait before the first
   // failure is counted, and each would hold a place in the server-wide hash queue.
-  if (checking.has(user.id)) throw errors.rateLimited(1);
+  if (checking.has(user.id)) throw rateLimited(1);
   checking.add(user.id);
   try {
     const key = `password:${user.id}`;
     const { waitSeconds } = await deps.limiter.failureState(key);
-    if (waitSeconds > 0) throw errors.rateLimited(waitSeconds);
+    if (waitSeconds > 0) throw rateLimited(waitSeconds);
     if (user.password_hash !== null && (await deps.hasher.verify(user.password_hash, password))) {
       await deps.limiter.clearFailures(key);
       return;
@@ -41,8 +42,8 @@ export async function verifyCurrentPassword(deps: ReauthDeps, session: ValidSess
       outcome: 'failure',
       detail: { failures, ...(sessionEnded ? { sessionEnded: true } : {}) },
     });
-    if (sessionEnded) throw new HttpError(401, 'unauthenticated', 'Too many wrong passwords: you were signed out. Sign in again.');
-    throw new HttpError(400, 'invalid_current_password', 'The current password is not correct.');
+    if (sessionEnded) throw unauthenticated('Too many wrong passwords: you were signed out. Sign in again.');
+    throw invalidCurrentPassword();
   } finally {
     checking.delete(user.id);
   }

@@ -1,24 +1,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
-import { auditLabel as labelOf, recordAudit, type AuditActor } from '../audit/audit.js';
-import { HttpError, errors } from '../http/errors.js';
-import { currentSession } from '../http/access.js';
+import { auditLabel as labelOf, recordAudit } from '../audit/audit.js';
+import { invalidInput, rateLimited } from '../errors.js';
+import { AUTH_BODY_LIMIT_BYTES, errorSchema } from '../http/schemas.js';
+import { actorOf, currentSession } from './access.js';
+import { invalidCredentials, signInLocked } from './errors.js';
 import { parseEmail, parseUsername } from './identifiers.js';
 import { cookieNames, createSession, revokeSession, revokeUserSessions, type SessionPolicy } from './sessions.js';
 import { MAX_PASSWORD_LENGTH } from './policy.js';
 import { verifyCurrentPassword } from './reauth.js';
 import { MAX_CONSECUTIVE_LOGIN_FAILURES, changePassword, createUser, editUser, removeUser, signIn, unlockUser } from './service.js';
-import { findUserById, listUsers, toUser, type UserChanges } from './users-repo.js';
+import { findUserById, listUsers, toUser, type UserChanges, type UserRow } from './users-repo.js';
 import { forgetTempAdminPassword } from './first-admin.js';
-import { sendResetLink } from '../recovery/service.js';
-import { rateLimitKeyOfIp } from '../http/client-ip.js';
+import { rateLimitKeyOfIp } from '../limits/client-ip.js';
 
-/** One answer for every login, known or not, once untrusted clients have failed too often. */
-export const SIGN_IN_LOCKED_MESSAGE = 'Too many failed sign-ins — reset your password, or ask an admin.';
 /** What a login becomes in the audit when it is not a well-formed email or username (a password typed in the wrong box, say). */
 export const MALFORMED_LOGIN_MARKER = '(not an email or username)';
-
-export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
 
 const userSchema = {
   type: 'object',
@@ -38,22 +35,9 @@ const userSchema = {
   required: ['id', 'email', 'username', 'name', 'role', 'disabled', 'mustChangePassword'],
 } as const;
 
-export const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-  required: ['error', 'message'],
-  additionalProperties: true,
-} as const;
-
 const userEnvelope = { type: 'object', properties: { user: userSchema }, required: ['user'] } as const;
 const str = (maxLength: number, minLength = 1) => ({ type: 'string', minLength, maxLength }) as const;
 const idParams = { type: 'object', properties: { id: str(64) }, required: ['id'] } as const;
-
-export function actorOf(request: FastifyRequest): AuditActor | undefined {
-  const user = request.session?.user;
-  return user ? labelOf(user) : undefined;
-}
-
 
 function cookieOptions(deps: AppDeps, expires: Date) {
   return {
@@ -70,7 +54,16 @@ export function auditedLogin(login: string): string {
   return parseEmail(login) !== null || parseUsername(login) !== null ? login.slice(0, 64) : MALFORMED_LOGIN_MARKER;
 }
 
-export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export interface AccountRoutesOptions {
+  deps: AppDeps;
+  /**
+   * A user was created without a password: recovery sends them a set-password link. Passed in by
+   * the app, so accounts, on which recovery builds, never imports recovery.
+   */
+  onCreatedWithoutPassword(user: UserRow, actorId: string | null): Promise<void>;
+}
+
+export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWithoutPassword }: AccountRoutesOptions): Promise<void> {
   const sessionPolicy: SessionPolicy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
   const cookies = cookieNames(deps.config.publicUrl);
   const metaOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
@@ -96,21 +89,21 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
     async (request, reply) => {
       const login = request.body.login.trim();
       const byIp = await deps.limiter.hit(`login:ip:${rateLimitKeyOfIp(request.ip)}`, deps.config.limits.loginPerIpPerMinute, 60);
-      if (!byIp.allowed) throw errors.rateLimited(byIp.retryAfterSeconds);
+      if (!byIp.allowed) throw rateLimited(byIp.retryAfterSeconds);
       const result = await signIn(deps, {
         login,
         password: request.body.password,
         deviceToken: request.cookies[cookies.device],
         session: { policy: sessionPolicy, meta: metaOf(request) },
       });
-      if (result.outcome === 'wait') throw errors.rateLimited(result.seconds);
+      if (result.outcome === 'wait') throw rateLimited(result.seconds);
       if (result.outcome !== 'signed_in') {
         await audit({ type: 'login_failed', ip: request.ip, outcome: 'failure', detail: { login: auditedLogin(login), ...(result.outcome === 'locked' ? { locked: true } : {}) } });
-        if (result.outcome === 'locked') throw new HttpError(403, 'sign_in_locked', SIGN_IN_LOCKED_MESSAGE);
+        if (result.outcome === 'locked') throw signInLocked();
         if (result.lockedNow !== undefined) {
           await audit({ type: 'account_locked', target: labelOf(result.lockedNow), ip: request.ip, outcome: 'success', detail: { failures: MAX_CONSECUTIVE_LOGIN_FAILURES } });
         }
-        throw new HttpError(401, 'invalid_credentials', 'The sign-in name or password is not correct.');
+        throw invalidCredentials();
       }
       const { user, session, device } = result;
       await audit({ type: 'login_succeeded', actor: labelOf(user), ip: request.ip, outcome: 'success' });
@@ -220,16 +213,16 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
       if (!blank(body.username) && username === null) fields.username = 'Use 1 to 64 letters, digits, dots, dashes or underscores.';
       const name = body.name.trim();
       if (name.length === 0) fields.name = 'Required.';
-      if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
+      if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
       const password = blank(body.password) ? null : body.password!;
       if (password === null && email === null) {
-        throw errors.invalidRequest('Give a password, or an email to send a set-password link to.', { password: 'Required when there is no email.' });
+        throw invalidInput('Give a password, or an email to send a set-password link to.', { password: 'Required when there is no email.' });
       }
       const user = await createUser(deps, { email, username, name, role: body.role, password });
       await audit({ type: 'user_created', actor: actorOf(request), target: labelOf(user), ip: request.ip, outcome: 'success', detail: { role: user.role } });
       if (password === null) {
         const row = await findUserById(deps.db, user.id);
-        await sendResetLink(deps, row!, 'set_password', request.session?.user.id ?? null);
+        await onCreatedWithoutPassword(row!, request.session?.user.id ?? null);
       }
       return reply.code(201).send({ user });
     },
@@ -269,7 +262,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps): Promis
       }
       if (body.role !== undefined) changes.role = body.role;
       if (body.disabled !== undefined) changes.disabled = body.disabled;
-      if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
+      if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
       const user = await editUser(deps, request.params.id, changes);
       // editUser revoked the account's sessions on a role change; an admin who changed their own role keeps working with a new one.
       const self = currentSession(request);

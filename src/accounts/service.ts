@@ -1,7 +1,8 @@
 import type { AppDeps } from '../deps.js';
 import { dialectOf } from '../db/index.js';
 import { normalizeUsername } from './identifiers.js';
-import { HttpError, errors } from '../http/errors.js';
+import { invalidInput, notFound, unauthenticated, type DomainError } from '../errors.js';
+import { lastAdmin, taken, weakPassword } from './errors.js';
 import { checkPassword, type PolicyReason } from './policy.js';
 import {
   type Role,
@@ -41,10 +42,6 @@ export function loginThrottleKey(login: string): string {
 
 export type AccountDeps = Pick<AppDeps, 'db' | 'clock' | 'random' | 'hasher' | 'config'>;
 export type SignInDeps = AccountDeps & Pick<AppDeps, 'limiter'>;
-
-export function weakPassword(reasons: PolicyReason[]): HttpError {
-  return new HttpError(400, 'weak_password', reasons.map((r) => r.message).join(' '), { reasons });
-}
 
 export function assertPasswordAllowed(deps: Pick<AppDeps, 'config'>, password: string, context: { email?: string | null; username?: string | null }): void {
   const reasons = checkPassword(password, deps.config.passwordMinLength, context);
@@ -145,7 +142,7 @@ export async function changePassword(
     // reset or another change that wrote while this request was hashing moved the version and
     // revoked this session: it won, and this change writes nothing.
     const written = await setPasswordHash(trx, user.id, hash, nowMs, { mustChange: false, expectedChangedAt: user.password_changed_at });
-    if (!written || !(await revokeSessionByHash(trx, session.tokenHash))) throw errors.unauthenticated();
+    if (!written || !(await revokeSessionByHash(trx, session.tokenHash))) throw unauthenticated();
     await revokeUserSessions(trx, user.id);
     return createSession({ db: trx, clock: deps.clock, random: deps.random }, user.id, policy, meta);
   });
@@ -156,7 +153,7 @@ export async function changePassword(
 /** An admin's unlock of an account locked by failed sign-ins. */
 export async function unlockUser(deps: Pick<AppDeps, 'db' | 'clock' | 'limiter'>, id: string): Promise<User> {
   const row = await unlockUserRow(deps.db, id, deps.clock.now().getTime());
-  if (row === undefined) throw errors.notFound('No such user.');
+  if (row === undefined) throw notFound('No such user.');
   await forgetFailedSignIns(deps, row);
   return toUser(row);
 }
@@ -181,7 +178,7 @@ export interface NewUser {
 
 export async function createUser(deps: AccountDeps, input: NewUser, options: { mustChangePassword?: boolean } = {}): Promise<User> {
   if (input.email === null && input.username === null) {
-    throw errors.invalidRequest('Give an email, a username or both.', { email: 'Give an email or a username.' });
+    throw invalidInput('Give an email, a username or both.', { email: 'Give an email or a username.' });
   }
   if (input.password !== null) assertPasswordAllowed(deps, input.password, input);
   const passwordHash = input.password === null ? null : await deps.hasher.hash(input.password);
@@ -204,14 +201,11 @@ export async function createUser(deps: AccountDeps, input: NewUser, options: { m
   }
 }
 
-function takenError(err: unknown): HttpError | undefined {
+function takenError(err: unknown): DomainError | undefined {
   const column = uniqueViolation(err);
-  if (column === 'email') return errors.conflict('email_taken', 'Another user has this email.');
-  if (column === 'username') return errors.conflict('username_taken', 'Another user has this username.');
-  return undefined;
+  return column === undefined ? undefined : taken(column);
 }
 
-const lastAdmin = (): HttpError => errors.conflict('last_admin', 'At least one enabled system admin must remain.');
 
 /**
  * Applies an admin's edit. The last-admin rule is checked inside the transaction that writes,
@@ -223,13 +217,13 @@ export async function editUser(deps: AccountDeps, id: string, changes: UserChang
     return await deps.db.transaction().execute(async (trx) => {
       await lockAdmins(trx);
       const before = await findUserById(trx, id);
-      if (before === undefined) throw errors.notFound('No such user.');
+      if (before === undefined) throw notFound('No such user.');
       const losesAdmin =
         before.role === 'system-admin' && before.disabled === 0 && (changes.role === 'user' || changes.disabled === true);
       if (losesAdmin && (await countEnabledAdmins(trx, { excludingId: id })) === 0) throw lastAdmin();
       const emailAfter = changes.email !== undefined ? changes.email : before.email;
       if (emailAfter === null && before.username === null) {
-        throw errors.invalidRequest('A user needs an email or a username.', { email: 'Required: this user has no username.' });
+        throw invalidInput('A user needs an email or a username.', { email: 'Required: this user has no username.' });
       }
       const after = await updateUser(trx, id, changes, deps.clock.now().getTime());
       // A role change rotates the account's sessions: none keeps the privileges it was issued with.
@@ -245,7 +239,7 @@ export async function removeUser(deps: AccountDeps, id: string): Promise<UserRow
   return deps.db.transaction().execute(async (trx) => {
     await lockAdmins(trx);
     const before = await findUserById(trx, id);
-    if (before === undefined) throw errors.notFound('No such user.');
+    if (before === undefined) throw notFound('No such user.');
     if (before.role === 'system-admin' && before.disabled === 0 && (await countEnabledAdmins(trx, { excludingId: id })) === 0) {
       throw lastAdmin();
     }

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import type { Config } from '../config.js';
 import { publicOrigins } from '../config.js';
-import { HttpError, errors, sendError } from './errors.js';
+import { invalidInput, notFound } from '../errors.js';
+import { httpError, sendError } from './errors.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -17,7 +18,7 @@ export function installOriginCheck(app: FastifyInstance, config: Config): void {
     const origin = request.headers.origin;
     const site = request.headers['sec-fetch-site'];
     if ((origin !== undefined && !allowed.has(origin)) || site === 'cross-site') {
-      return sendError(reply, new HttpError(403, 'forbidden_origin', 'This request came from another site.'));
+      return sendError(reply, httpError('forbidden_origin', 'This request came from another site.'));
     }
   });
 }
@@ -67,8 +68,8 @@ export function frameworkErrorHandler(config: Config) {
     reply.header('cache-control', 'no-store');
     reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
     if (config.publicUrl.protocol === 'https:') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
-    const notFound = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-    sendError(reply, notFound ? new HttpError(404, 'not_found', 'Not found.') : new HttpError(400, 'invalid_request', 'The request URL is not valid.'));
+    const isNotFound = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+    sendError(reply, isNotFound ? notFound() : invalidInput('The request URL is not valid.'));
   };
 }
 
@@ -90,7 +91,7 @@ export function installControlCharacterCheck(app: FastifyInstance): void {
     const found = [request.params, request.query, request.body].flatMap(fieldsWithControlCharacters);
     if (found.length === 0) return;
     // fromEntries defines each name as its own property: `fields.__proto__ = …` would be dropped.
-    throw errors.invalidRequest('Remove control characters.', Object.fromEntries(found.map((field) => [field, 'Remove control characters.'])));
+    throw invalidInput('Remove control characters.', Object.fromEntries(found.map((field) => [field, 'Remove control characters.'])));
   });
 }
 

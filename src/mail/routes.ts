@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
 import { recordAudit } from '../audit/audit.js';
-import { actorOf, errorSchema } from '../accounts/routes.js';
+import { actorOf, currentSession } from '../accounts/access.js';
 import { maskEmail, parseEmail } from '../accounts/identifiers.js';
-import { errors, HttpError } from '../http/errors.js';
+import { invalidInput, notFound, rateLimited } from '../errors.js';
+import { errorSchema } from '../http/schemas.js';
 import { verifyCurrentPassword } from '../accounts/reauth.js';
 import { SecretStoreUnavailableError, type SecretStore } from '../secrets/store.js';
-import { currentSession } from '../http/access.js';
+import { reauthenticationRequired } from './errors.js';
 import type { DevInbox } from './dev-inbox.js';
 import { diagnoseEmail } from './diagnose.js';
 import { listDeliveries } from './outbox.js';
@@ -92,7 +93,6 @@ interface SecretsReport {
 
 type SettingsBody = EmailSettings & { currentPassword?: string };
 
-export const REAUTHENTICATION_REQUIRED_MESSAGE = 'Enter your current password to change where mail is sent.';
 
 export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const audit = (input: Parameters<typeof recordAudit>[2]): Promise<void> => recordAudit(deps.db, deps.clock, input);
@@ -137,14 +137,14 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         sslEnabled: body.sslEnabled,
       };
       const fields = validateEmailSettings(settings, deps.config.mailSecretNamePattern);
-      if (Object.keys(fields).length > 0) throw errors.invalidRequest('Some fields are not valid.', fields);
+      if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
 
       const previous = await findEmailSettings(deps.db);
       // Where mail goes and with which credentials: a stolen or unattended admin session must not
       // redirect reset emails or the sender's password to another host without the password.
       if (REAUTHENTICATED_FIELDS.some((k) => previous?.[k] !== settings[k])) {
         const currentPassword = body.currentPassword ?? '';
-        if (currentPassword === '') throw new HttpError(400, 'reauthentication_required', REAUTHENTICATION_REQUIRED_MESSAGE);
+        if (currentPassword === '') throw reauthenticationRequired();
         await verifyCurrentPassword(deps, currentSession(request), currentPassword, request.ip);
       }
       await saveEmailSettings(deps.db, deps.clock, settings, request.session?.user.id ?? null);
@@ -175,10 +175,10 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
     async (request, reply) => {
       const to = parseEmail(request.body.to);
-      if (to === null) throw errors.invalidRequest('Some fields are not valid.', { to: 'Enter one email address, like name@example.com.' });
+      if (to === null) throw invalidInput('Some fields are not valid.', { to: 'Enter one email address, like name@example.com.' });
       // Repeated failed AUTH can get the sending mailbox locked by the provider.
       const allowed = await deps.limiter.hit(`mail-test:${request.session?.user.id}`, 10, 600);
-      if (!allowed.allowed) throw errors.rateLimited(allowed.retryAfterSeconds);
+      if (!allowed.allowed) throw rateLimited(allowed.retryAfterSeconds);
       const settings = await findEmailSettings(deps.db);
       const result = await diagnoseEmail({ settings, secrets: deps.secrets, secretNamePattern: deps.config.mailSecretNamePattern, to });
       // The test sends mail under the organisation's name with the stored credentials, and connects
@@ -221,7 +221,7 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
   // The dev mailbox shows the reset links of every account: it answers only on the machine it
   // runs on, and looks exactly like a missing route to anyone else.
   const mailbox = (request: FastifyRequest): DevInbox => {
-    if (deps.devInbox === undefined || !isLocalRequest(request, deps.config.publicUrl.hostname)) throw errors.notFound();
+    if (deps.devInbox === undefined || !isLocalRequest(request, deps.config.publicUrl.hostname)) throw notFound();
     return deps.devInbox;
   };
   const idParams = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] } as const;
@@ -266,7 +266,7 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
     async (request) => {
       const message = mailbox(request).find(request.params.id);
-      if (message === undefined) throw errors.notFound();
+      if (message === undefined) throw notFound();
       return { message };
     },
   );
@@ -281,7 +281,7 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
     async (request, reply) => {
       const message = mailbox(request).find(request.params.id);
-      if (message === undefined || message.html === null) throw errors.notFound();
+      if (message === undefined || message.html === null) throw notFound();
       return reply.header('content-security-policy', DEV_MAIL_HTML_CSP).type('text/html; charset=utf-8').send(message.html);
     },
   );

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';
 import { auditLabel, recordAudit } from '../audit/audit.js';
-import { errors } from '../http/errors.js';
-import { actorOf, AUTH_BODY_LIMIT_BYTES, errorSchema } from '../accounts/routes.js';
+import { notFound, rateLimited } from '../errors.js';
+import { AUTH_BODY_LIMIT_BYTES, errorSchema } from '../http/schemas.js';
+import { actorOf } from '../accounts/access.js';
 import { findUserById } from '../accounts/users-repo.js';
 import { completeReset, requestPasswordReset, sendResetLink, verifyResetToken } from './service.js';
 
@@ -88,9 +89,9 @@ export async function recoveryRoutes(app: FastifyInstance, deps: AppDeps): Promi
       // Each call mails someone under the organisation's name: an admin session (or a script holding
       // one) must not turn it into a mail cannon against the users or the sender's reputation.
       const allowed = await deps.limiter.hit(`send-reset:${request.session?.user.id}`, SEND_RESET_PER_ADMIN_PER_10_MINUTES, 600);
-      if (!allowed.allowed) throw errors.rateLimited(allowed.retryAfterSeconds);
+      if (!allowed.allowed) throw rateLimited(allowed.retryAfterSeconds);
       const user = await findUserById(deps.db, request.params.id);
-      if (user === undefined) throw errors.notFound('No such user.');
+      if (user === undefined) throw notFound('No such user.');
       await sendResetLink(deps, user, 'reset', request.session?.user.id ?? null);
       await recordAudit(deps.db, deps.clock, { type: 'admin_reset_sent', actor: actorOf(request), target: auditLabel(user), ip: request.ip, outcome: 'success' });
       return reply.code(202).send();

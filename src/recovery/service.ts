@@ -1,10 +1,12 @@
 import type { AppDeps } from '../deps.js';
 import { auditLabel as labelOf, recordAudit } from '../audit/audit.js';
-import { HttpError, errors } from '../http/errors.js';
-import { rateLimitKeyOfIp } from '../http/client-ip.js';
+import { invalidInput, rateLimited } from '../errors.js';
+import { weakPassword } from '../accounts/errors.js';
+import { invalidToken, noEmail, passwordMismatch, userDisabled } from './errors.js';
+import { rateLimitKeyOfIp } from '../limits/client-ip.js';
 import { maskEmail, normalizeEmail, parseEmail } from '../accounts/identifiers.js';
 import { checkPassword } from '../accounts/policy.js';
-import { forgetFailedSignIns, weakPassword } from '../accounts/service.js';
+import { forgetFailedSignIns } from '../accounts/service.js';
 import { revokeUserSessions } from '../accounts/sessions.js';
 import { findUserByEmail, findUserById, setPasswordHash, type UserRow } from '../accounts/users-repo.js';
 import { enqueueDelivery, type DeliveryHandler, type DeliveryRow, type Prepared } from '../mail/outbox.js';
@@ -16,7 +18,6 @@ export const SET_PASSWORD_LINK_MINUTES = 24 * 60;
 
 export type RecoveryDeps = Pick<AppDeps, 'db' | 'clock' | 'random' | 'config' | 'limiter' | 'hasher' | 'logger' | 'outbox'>;
 
-export const invalidToken = (): HttpError => new HttpError(400, 'invalid_or_expired_token', 'This link is invalid or has expired. Ask for a new one.');
 
 /**
  * Forgot-password: validate, rate-limit, enqueue. Nothing here depends on whether the address
@@ -24,7 +25,7 @@ export const invalidToken = (): HttpError => new HttpError(400, 'invalid_or_expi
  */
 export async function requestPasswordReset(deps: RecoveryDeps, typed: string, ip: string): Promise<void> {
   const email = parseEmail(typed);
-  if (email === null) throw errors.invalidRequest('Enter one email address, like name@example.com.', { email: 'Enter one email address.' });
+  if (email === null) throw invalidInput('Enter one email address, like name@example.com.', { email: 'Enter one email address.' });
   const key = normalizeEmail(email);
   const nowMs = deps.clock.now().getTime();
   const [byIp, byAddress] = await Promise.all([
@@ -55,8 +56,8 @@ export async function requestPasswordReset(deps: RecoveryDeps, typed: string, ip
 
 /** An admin's "Send reset link", or the set-password email of a user created without a password. */
 export async function sendResetLink(deps: RecoveryDeps, user: UserRow, purpose: TokenPurpose, actorId: string | null): Promise<void> {
-  if (user.disabled === 1) throw errors.conflict('user_disabled', 'This user is disabled: enable the account first.');
-  if (user.email === null) throw errors.conflict('no_email', 'This user has no email address to send a link to.');
+  if (user.disabled === 1) throw userDisabled();
+  if (user.email === null) throw noEmail();
   const nowMs = deps.clock.now().getTime();
   const minutes = purpose === 'set_password' ? SET_PASSWORD_LINK_MINUTES : deps.config.resetTokenTtlMinutes;
   await enqueueDelivery(deps.db, deps.random, {
@@ -79,7 +80,7 @@ export async function verifyResetToken(deps: RecoveryDeps, token: string, ip: st
 
 async function limitResetAttempts(deps: RecoveryDeps, ip: string): Promise<void> {
   const r = await deps.limiter.hit(`reset:ip:${rateLimitKeyOfIp(ip)}`, deps.config.limits.resetPerIpPerMinute, 60);
-  if (!r.allowed) throw errors.rateLimited(r.retryAfterSeconds);
+  if (!r.allowed) throw rateLimited(r.retryAfterSeconds);
 }
 
 /**
@@ -99,7 +100,7 @@ export async function completeReset(deps: RecoveryDeps, input: { token: string; 
   }
   if (input.password !== input.confirmPassword) {
     await refuse('password_mismatch', live.user);
-    throw new HttpError(400, 'password_mismatch', 'The two passwords do not match.');
+    throw passwordMismatch();
   }
   const reasons = checkPassword(input.password, deps.config.passwordMinLength, live.user);
   if (reasons.length > 0) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createArgon2Hasher, normalizePassword } from '../../src/accounts/passwords.js';
-import { BusyError } from '../../src/busy.js';
+import { DomainError } from '../../src/errors.js';
 
 const hasher = createArgon2Hasher();
 
@@ -51,7 +51,7 @@ describe('argon2id password hashing', () => {
 });
 
 describe('the bounded hash queue', () => {
-  it('runs at most `concurrency` hashes at once and refuses with BusyError past maxQueued waiting', async () => {
+  it('runs at most `concurrency` hashes at once and refuses with 503 overloaded past maxQueued waiting', async () => {
     const bounded = createArgon2Hasher({ concurrency: 1, maxQueued: 2 });
     const stored = await bounded.hash('correct horse battery staple');
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => bounded.verify(stored, 'correct horse battery staple')));
@@ -59,7 +59,8 @@ describe('the bounded hash queue', () => {
     expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<boolean>).value)).toEqual([true, true, true]);
     const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
     expect(refused).toHaveLength(3);
-    for (const err of refused) expect(err).toBeInstanceOf(BusyError);
+    for (const err of refused) expect(err).toBeInstanceOf(DomainError);
+    for (const err of refused) expect(err).toMatchObject({ code: 'overloaded', retryAfterSeconds: 1 });
     // Once the queue drained, it takes work again.
     await expect(bounded.verify(stored, 'correct horse battery staple')).resolves.toBe(true);
   });

@@ -1,7 +1,8 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_CONSECUTIVE_LOGIN_FAILURES } from '../../src/accounts/service.js';
-import { MALFORMED_LOGIN_MARKER, SIGN_IN_LOCKED_MESSAGE } from '../../src/accounts/routes.js';
+import { MALFORMED_LOGIN_MARKER } from '../../src/accounts/routes.js';
+import { SIGN_IN_LOCKED_MESSAGE } from '../../src/accounts/errors.js';
 import { listAudit } from '../../src/audit/audit.js';
 import type { PasswordHasher } from '../../src/accounts/passwords.js';
 import { addUser, makeTestApp, sessionCookie, signIn, OTHER_STRONG_PASSWORD, STRONG_PASSWORD, type TestContext } from '../helpers/app.js';

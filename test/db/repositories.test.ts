@@ -3,12 +3,12 @@ import { FakeClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { sql, type Kysely } from 'kysely';
 import { createDb, dialectOf, migrateToLatest, pendingMigrations, type Db, type DialectName } from '../../src/db/index.js';
-import { HttpError } from '../../src/http/errors.js';
+import { AccountError } from '../../src/accounts/errors.js';
 import { seededRandom } from '../../src/random.js';
 import { listAudit, recordAudit } from '../../src/audit/audit.js';
 import type { PasswordHasher } from '../../src/accounts/passwords.js';
 import { MAX_DEVICE_FAILURES } from '../../src/accounts/devices.js';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import {
   MAX_CONSECUTIVE_LOGIN_FAILURES,
   signIn,
@@ -514,23 +514,23 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
       it('refuses an email already taken, in any case, with 409 email_taken', async () => {
         await createUser(deps, newUser({ email: 'jane@example.com' }));
         const err = await errorOf(createUser(deps, newUser({ email: 'JANE@Example.com', username: 'jane2' })));
-        expect(err).toBeInstanceOf(HttpError);
-        expect(err).toMatchObject({ statusCode: 409, code: 'email_taken' });
+        expect(err).toBeInstanceOf(AccountError);
+        expect(err).toMatchObject({ code: 'email_taken' });
         expect(await countUsers(db)).toBe(1);
       });
 
       it('refuses a username already taken with 409 username_taken', async () => {
         await createUser(deps, newUser({ username: 'bob' }));
         const err = await errorOf(createUser(deps, newUser({ username: 'Bob', email: 'bob@example.com' })));
-        expect(err).toBeInstanceOf(HttpError);
-        expect(err).toMatchObject({ statusCode: 409, code: 'username_taken' });
+        expect(err).toBeInstanceOf(AccountError);
+        expect(err).toMatchObject({ code: 'username_taken' });
       });
 
       it('refuses an edit to an email another user has with 409 email_taken', async () => {
         await createUser(deps, newUser({ email: 'jane@example.com' }));
         const bob = await createUser(deps, newUser({ email: 'bob@example.com' }));
         const err = await errorOf(editUser(deps, bob.id, { email: 'Jane@example.com' }));
-        expect(err).toMatchObject({ statusCode: 409, code: 'email_taken' });
+        expect(err).toMatchObject({ code: 'email_taken' });
         expect((await findUserById(db, bob.id))?.email).toBe('bob@example.com');
       });
 
@@ -541,8 +541,8 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
         await editUser(deps, off, { disabled: true });
         for (const attempt of [() => editUser(deps, only, { role: 'user' }), () => editUser(deps, only, { disabled: true }), () => removeUser(deps, only)]) {
           const err = await errorOf(attempt());
-          expect(err).toBeInstanceOf(HttpError);
-          expect(err).toMatchObject({ statusCode: 409, code: 'last_admin' });
+          expect(err).toBeInstanceOf(AccountError);
+          expect(err).toMatchObject({ code: 'last_admin' });
         }
         expect(await findUserById(db, only)).toMatchObject({ role: 'system-admin', disabled: 0 });
         expect(await countEnabledAdmins(db)).toBe(1);
@@ -567,8 +567,8 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
       });
 
       it('answers 404 not_found when editing or removing a missing user', async () => {
-        await expect(editUser(deps, 'missing', { name: 'x' })).rejects.toMatchObject({ statusCode: 404, code: 'not_found' });
-        await expect(removeUser(deps, 'missing')).rejects.toMatchObject({ statusCode: 404, code: 'not_found' });
+        await expect(editUser(deps, 'missing', { name: 'x' })).rejects.toMatchObject({ code: 'not_found' });
+        await expect(removeUser(deps, 'missing')).rejects.toMatchObject({ code: 'not_found' });
       });
 
       it('lets exactly one of two concurrent demotions of the only two admins succeed', async () => {
@@ -579,7 +579,7 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
           const results = await Promise.allSettled([editUser(deps, a, { role: 'user' }), editUser(deps, b, { role: 'user' })]);
           expect(results.filter((r) => r.status === 'fulfilled'), `round ${round}`).toHaveLength(1);
           const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          expect(rejected?.reason).toMatchObject({ statusCode: 409, code: 'last_admin' });
+          expect(rejected?.reason).toMatchObject({ code: 'last_admin' });
           expect(await countEnabledAdmins(db)).toBe(1);
         }
       });

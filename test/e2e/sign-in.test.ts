@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MAX_CONSECUTIVE_LOGIN_FAILURES } from '../../src/accounts/service.js';
-import { createMemoryRateLimiter, failureDelaySeconds } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter, failureDelaySeconds } from '../../src/limits/rate-limiter.js';
 import { OTHER_STRONG_PASSWORD, STRONG_PASSWORD, addUser } from '../helpers/app.js';
 import { axeViolations, becomesFocused, describeInBrowser, isFocused, launchBrowser, openPage, pathOf, startWebApp, type RunningApp } from '../helpers/browser.js';
 

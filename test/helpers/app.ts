@@ -8,7 +8,7 @@ import { createDb, migrateToLatest, type Db } from '../../src/db/index.js';
 import { createArgon2Hasher } from '../../src/accounts/passwords.js';
 import { createUser } from '../../src/accounts/service.js';
 import type { User } from '../../src/accounts/users-repo.js';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { createLogger } from '../../src/logger.js';
 import { seededRandom } from '../../src/random.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';

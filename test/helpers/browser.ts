@@ -7,7 +7,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { describe } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import type { AppDeps } from '../../src/deps.js';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import type { Mailer } from '../../src/mail/transport.js';
 import { makeTestApp, type TestContext } from './app.js';
 

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { createLogger, redactQueryValuesInText, redactUrl } from '../../src/logger.js';
 import { systemClock } from '../../src/clock.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';

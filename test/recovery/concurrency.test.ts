@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/accounts/passwords.js';
 import { systemClock } from '../../src/clock.js';
 import { createDb, dialectOf, type Db } from '../../src/db/index.js';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { findEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
 import { createOutboxWorker } from '../../src/mail/outbox.js';
 import { createSmtpMailer, type Mailer } from '../../src/mail/transport.js';

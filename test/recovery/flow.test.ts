@@ -5,7 +5,7 @@ import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { createDb, type Db } from '../../src/db/index.js';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { findEmailSettings, saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
 import { createSmtpMailer } from '../../src/mail/transport.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';

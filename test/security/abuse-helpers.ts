@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { PasswordHasher } from '../../src/accounts/passwords.js';
 import { normalizePassword } from '../../src/accounts/passwords.js';
-import type { RateLimiter } from '../../src/http/rate-limiter.js';
+import type { RateLimiter } from '../../src/limits/rate-limiter.js';
 import type { OutgoingMessage } from '../../src/mail/transport.js';
 
 /**

@@ -13,7 +13,7 @@ import type { AppDeps } from '../../src/deps.js';
 import { createDb, migrateToLatest, type Db } from '../../src/db/index.js';
 import { ensureFirstAdmin } from '../../src/accounts/first-admin.js';
 import { createArgon2Hasher } from '../../src/accounts/passwords.js';
-import { createMemoryRateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { createLogger } from '../../src/logger.js';
 import { createOutboxWorker, type OutboxWorker } from '../../src/mail/outbox.js';
 import { findEmailSettings } from '../../src/mail/settings.js';

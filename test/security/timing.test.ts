@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { createDb } from '../../src/db/index.js';
 import { normalizeEmail } from '../../src/accounts/identifiers.js';
-import { createMemoryRateLimiter, type RateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter, type RateLimiter } from '../../src/limits/rate-limiter.js';
 import { saveEmailSettings } from '../../src/mail/settings.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';

@@ -1,8 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../deps.js';
-import { cookieNames, validateSession, type ValidSession } from '../accounts/sessions.js';
-import { HttpError, errors } from './errors.js';
-import { normalizedPath } from './hygiene.js';
+import { auditLabel, type AuditActor } from '../audit/audit.js';
+import { forbidden, unauthenticated } from '../errors.js';
+import { normalizedPath } from '../http/hygiene.js';
+import { passwordChangeRequired } from './errors.js';
+import { cookieNames, validateSession, type ValidSession } from './sessions.js';
+
+// The session check of every request: who may call each route. The HTTP layer knows nothing of
+// sessions; accounts owns them, and every feature's routes ask here who is calling.
 
 /** Who may call a route; every route states it, and the default is the strictest. */
 export type Access = 'public' | 'session' | 'admin';
@@ -33,15 +38,19 @@ export function installAccessControl(app: FastifyInstance, deps: AppDeps): void 
     request.session = token ? await validateSession(deps, token, policy) : null;
     if (access === 'public') return;
     // 401 is decided before the role: an anonymous caller learns nothing about admin routes.
-    if (request.session === null) throw errors.unauthenticated();
-    if (request.session.user.must_change_password === 1 && config.allowWhilePasswordChangeRequired !== true) {
-      throw new HttpError(403, 'password_change_required', 'Change your password first.');
-    }
-    if (access === 'admin' && request.session.user.role !== 'system-admin') throw errors.forbidden();
+    if (request.session === null) throw unauthenticated();
+    if (request.session.user.must_change_password === 1 && config.allowWhilePasswordChangeRequired !== true) throw passwordChangeRequired();
+    if (access === 'admin' && request.session.user.role !== 'system-admin') throw forbidden();
   });
 }
 
 export function currentSession(request: FastifyRequest): ValidSession {
-  if (request.session === null) throw errors.unauthenticated();
+  if (request.session === null) throw unauthenticated();
   return request.session;
+}
+
+/** Who is calling, as the audit records it; undefined for anonymous requests. */
+export function actorOf(request: FastifyRequest): AuditActor | undefined {
+  const user = request.session?.user;
+  return user ? auditLabel(user) : undefined;
 }

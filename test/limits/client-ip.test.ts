@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rateLimitKeyOfIp } from '../../src/http/client-ip.js';
+import { rateLimitKeyOfIp } from '../../src/limits/client-ip.js';
 import { makeTestApp, type TestContext } from '../helpers/app.js';
 
 describe('rateLimitKeyOfIp', () => {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
-import { createMemoryRateLimiter, failureDelaySeconds, MAX_FAILURE_DELAY_SECONDS, type RateLimiter } from '../../src/http/rate-limiter.js';
-import { createRedisRateLimiter, type RedisRateLimiter } from '../../src/http/redis-rate-limiter.js';
+import { createMemoryRateLimiter, failureDelaySeconds, MAX_FAILURE_DELAY_SECONDS, type RateLimiter } from '../../src/limits/rate-limiter.js';
+import { createRedisRateLimiter, type RedisRateLimiter } from '../../src/limits/redis-rate-limiter.js';
 import { createLogger } from '../../src/logger.js';
 import { REDIS_URL, redisOrSkip } from '../helpers/redis.js';
 

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.js';
-import { createMemoryRateLimiter, type RateLimiter } from '../../src/http/rate-limiter.js';
+import { createMemoryRateLimiter, type RateLimiter } from '../../src/limits/rate-limiter.js';
 
 let clock: FakeClock;
 let limiter: RateLimiter;
