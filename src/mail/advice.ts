@@ -1,0 +1,313 @@
+import type { DiagnoseErrorCode } from './diagnose.js';
+
+/*
+ * What the staged check knows about mail servers and their providers, as data: for each
+ * situation a probe can meet, the error code it reports and the plain advice it gives. A probe
+ * writes the message (what happened, quoting an SMTP server where that is safe); the hint comes
+ * from here. `{name}` in a hint is filled from the probe's facts.
+ */
+
+export interface Advice {
+  error: DiagnoseErrorCode;
+  hint: string;
+}
+
+const PORT_ADVICE = 'Use port 587 with SSL enabled (STARTTLS) or port 465 with SSL enabled (implicit TLS).';
+const OR_CORRECT_THE_NAME = 'or correct the name on the Settings page';
+const CACHED = 'A secret added just now is seen by a running server within SECRETS_CACHE_SECONDS (30 s by default).';
+
+export const ADVICE = {
+  // settings
+  'settings-not-saved': { error: 'not_configured', hint: 'Open Settings, fill in the "Forgot password" email form (host, port, secret names, SSL) and save it.' },
+  'settings-invalid': { error: 'not_configured', hint: 'Open Settings, correct the email form and save it again.' },
+
+  // secrets
+  'secret-outside-pattern': {
+    error: 'secret_not_found',
+    hint: 'Store the sender address and its password under names that match MAIL_SECRET_NAME_PATTERN ({pattern}), for example "smtp-sender" and "smtp-password", and save the settings with those names (or change MAIL_SECRET_NAME_PATTERN).',
+  },
+  'secret-store-unreadable': { error: 'secret_not_found', hint: 'Check the secret store configuration (SECRETS_PROVIDER) and that Gatehouse may read it, then try again.' },
+  'secret-missing': { error: 'secret_not_found', hint: `Add the secret "{name}" to the secret store, ${OR_CORRECT_THE_NAME}.` },
+  'secret-missing:local': { error: 'secret_not_found', hint: `Add it with "gatehouse secrets set {name}" (the value is read from stdin), ${OR_CORRECT_THE_NAME}. ${CACHED}` },
+  'secret-missing:env': { error: 'secret_not_found', hint: `Set the environment variable {envVariable} for the Gatehouse process and restart it, ${OR_CORRECT_THE_NAME}.` },
+  'secret-missing:azure-keyvault': {
+    error: 'secret_not_found',
+    hint: `Create a secret named "{name}" in the key vault (names are case-insensitive) and let Gatehouse's identity read secrets, ${OR_CORRECT_THE_NAME}. ${CACHED}`,
+  },
+  'sender-not-an-address': {
+    error: 'secret_not_found',
+    hint: 'The email secret holds the sender address (e.g. alerts@example.com) and the password secret holds its password: check that "{emailSecretName}" holds the address.',
+  },
+
+  // DNS
+  'host-not-found': {
+    error: 'dns_failed',
+    hint: "Check the spelling of the host name (for example smtp.gmail.com or smtp.office365.com), without a scheme or port, and that this machine's DNS can resolve it.",
+  },
+  'dns-failed': { error: 'dns_failed', hint: "The DNS server did not answer in time or failed. Check this machine's DNS configuration and try again." },
+
+  // reaching the server
+  'connect-timeout': { error: 'connect_failed', hint: 'A firewall may drop outgoing SMTP (many cloud providers block port 25 and some block 465/587), or the host or port is wrong.' },
+  'connect-refused': { error: 'connect_failed', hint: 'Check the host and the port (587 for STARTTLS, 465 for implicit TLS, 25 for a relay) and that the mail server is running.' },
+  'host-unreachable': { error: 'connect_failed', hint: "Check the host and this machine's network and firewall rules." },
+  'connect-error': { error: 'connect_failed', hint: 'Check the host, the port and the network between this machine and the mail server.' },
+  'not-smtp': { error: 'connect_failed', hint: `Something answers on this port, but it is not a mail server. Check the host and the port. ${PORT_ADVICE}` },
+  'no-greeting': {
+    error: 'connect_failed',
+    hint: `Something accepts connections on this port but does not speak SMTP (or is overloaded). Check the port: ${PORT_ADVICE} A firewall or proxy may be intercepting it.`,
+  },
+  'neither-tls-nor-smtp': { error: 'connect_failed', hint: `Something accepts connections on this port but does not speak SMTP. Check the host and port. ${PORT_ADVICE}` },
+  'greeting-busy': { error: 'connect_failed', hint: 'The server is busy or limiting connections; try again in a few minutes.' },
+  'greeting-refused': {
+    error: 'connect_failed',
+    hint: "The server turns this machine away (its IP address may be blocked or not allowed to send). Ask the mail server's admin.",
+  },
+  'greeting-refused-over-tls': { error: 'connect_failed', hint: "The server turns this machine away; ask the mail server's admin." },
+  'no-greeting-over-tls': { error: 'connect_failed', hint: 'The port speaks TLS but perhaps not SMTP: check the host and port.' },
+  'ehlo-refused-over-tls': { error: 'connect_failed', hint: "Check the mail server's configuration." },
+  'session-stalled': { error: 'connect_failed', hint: 'The server or a firewall in between stalls the session; try again, and check the port.' },
+  'session-closed': { error: 'connect_failed', hint: `Check the port and SSL setting. ${PORT_ADVICE}` },
+  'stalled-while-sending': { error: 'connect_failed', hint: 'The server or a firewall in between stalls the session; try again.' },
+  'failed-while-sending': { error: 'connect_failed', hint: 'Try again; if it keeps failing, check the port, the SSL setting and the network.' },
+  'dns-failed-while-sending': { error: 'dns_failed', hint: "Check the host name and this machine's DNS." },
+
+  // TLS-mode mistakes: what the port speaks against what "SSL enabled" asks for
+  'implicit-tls-with-ssl-off': { error: 'tls_failed', hint: 'This port expects implicit TLS — turn SSL on and use port 465.' },
+  'implicit-tls-on-starttls-port': {
+    error: 'tls_failed',
+    hint: "This port expects implicit TLS — use port 465 (with SSL enabled); for STARTTLS use the server's submission port, usually 587.",
+  },
+  'plain-smtp-on-implicit-port': { error: 'tls_failed', hint: 'Port {port} expects implicit TLS but this server speaks plain SMTP — it likely wants STARTTLS: use port 587 with SSL enabled.' },
+  'ehlo-refused-before-starttls': { error: 'tls_failed', hint: PORT_ADVICE },
+  'no-starttls': {
+    error: 'tls_failed',
+    hint: 'Use a port where this server offers TLS: 587 (STARTTLS) or 465 (implicit TLS). Only for a relay on your own network without TLS: turn SSL off and leave the password secret name empty.',
+  },
+  'no-starttls-for-password': {
+    error: 'tls_failed',
+    hint: 'Turn SSL on and use a port where the server offers TLS (587 with STARTTLS, or 465), or, for a relay that needs no password, leave the password secret name empty.',
+  },
+  'starttls-refused': { error: 'tls_failed', hint: `Check the mail server's TLS configuration. ${PORT_ADVICE}` },
+  'tls-failed-while-sending': { error: 'tls_failed', hint: PORT_ADVICE },
+
+  // certificates and handshakes
+  'certificate-untrusted': {
+    error: 'tls_failed',
+    hint: "The server's certificate is self-signed or issued by an unknown CA. If the server uses a private CA, give Gatehouse that CA: start it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem. Certificate verification is never turned off. If the issuer is a firewall or antivirus product, it is intercepting TLS.",
+  },
+  'certificate-expired': { error: 'tls_failed', hint: "The mail server's certificate must be renewed by its admin (or this machine's clock is wrong)." },
+  'certificate-not-yet-valid': { error: 'tls_failed', hint: "The mail server's certificate must be renewed by its admin (or this machine's clock is wrong)." },
+  'certificate-name-mismatch': {
+    error: 'tls_failed',
+    hint: 'Use the host name the certificate was issued for (for example smtp.office365.com rather than an IP address or an alias).',
+  },
+  'tls-too-old': { error: 'tls_failed', hint: "Upgrade the mail server's TLS configuration, or send through another relay." },
+  'tls-timeout': { error: 'tls_failed', hint: `The server accepted the connection but did not complete TLS. ${PORT_ADVICE}` },
+  'tls-handshake-failed': { error: 'tls_failed', hint: `Check that the port and the SSL setting match the server. ${PORT_ADVICE}` },
+
+  // signing in
+  'no-auth-offered': {
+    error: 'auth_failed',
+    hint: 'This server takes mail without signing in here (a relay), or only on its submission port. For a relay that needs no password, leave the password secret name empty; to sign in, use port 587 or 465.',
+  },
+} as const satisfies Record<string, Advice>;
+
+export type Situation = keyof typeof ADVICE;
+
+/** Values for the `{name}` places of a hint. */
+export type Facts = Record<string, string | number>;
+
+/** An expected failure of a stage: its code, what happened, and what to do about it. */
+export class Failure extends Error {
+  constructor(
+    readonly error: DiagnoseErrorCode,
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+export function advise(situation: Situation, facts: Facts = {}): Advice {
+  const advice: Advice = ADVICE[situation];
+  return { error: advice.error, hint: fill(advice.hint, facts) };
+}
+
+export function fail(situation: Situation, message: string, facts: Facts = {}): Failure {
+  const advice = advise(situation, facts);
+  return new Failure(advice.error, message, advice.hint);
+}
+
+function fill(template: string, facts: Facts): string {
+  return template.replace(/\{(\w+)\}/g, (place, name: string) => (name in facts ? String(facts[name]) : place));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handshake errors, by the code Node or OpenSSL gives
+
+export type HandshakeSituation =
+  | 'certificate-untrusted'
+  | 'certificate-expired'
+  | 'certificate-not-yet-valid'
+  | 'certificate-name-mismatch'
+  | 'tls-too-old'
+  | 'tls-timeout'
+  | 'tls-handshake-failed';
+
+/** First match wins; a row matches on one of its codes or on its message pattern. */
+export const HANDSHAKE_ADVICE: readonly { situation: HandshakeSituation; codes: readonly string[]; message?: RegExp }[] = [
+  {
+    situation: 'certificate-untrusted',
+    codes: [
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'UNABLE_TO_GET_ISSUER_CERT',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      'CERT_UNTRUSTED',
+      'CERT_SIGNATURE_FAILURE',
+      'INVALID_CA',
+      'CERT_CHAIN_TOO_LONG',
+    ],
+  },
+  { situation: 'certificate-expired', codes: ['CERT_HAS_EXPIRED'] },
+  { situation: 'certificate-not-yet-valid', codes: ['CERT_NOT_YET_VALID'] },
+  { situation: 'certificate-name-mismatch', codes: ['ERR_TLS_CERT_ALTNAME_INVALID'] },
+  { situation: 'tls-too-old', codes: ['ERR_SSL_UNSUPPORTED_PROTOCOL', 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION'], message: /unsupported protocol|protocol version/i },
+  { situation: 'tls-timeout', codes: ['ETIMEDOUT'] },
+];
+
+export function handshakeSituation(code: string, message: string): HandshakeSituation {
+  const row = HANDSHAKE_ADVICE.find((r) => r.codes.includes(code) || (r.message?.test(message) ?? false));
+  return row?.situation ?? 'tls-handshake-failed';
+}
+
+// ---------------------------------------------------------------------------------------------
+// SMTP replies: refused sign-ins and refused messages
+
+export type Provider = 'google' | 'microsoft';
+
+/** How a provider is recognised: by the configured host, or by what its servers say. */
+export const PROVIDERS: readonly { provider: Provider; host: RegExp; reply: RegExp }[] = [
+  { provider: 'google', host: /(^|\.)(gmail|google(mail)?)\.com\.?$/i, reply: /google|gmail/i },
+  { provider: 'microsoft', host: /office365|outlook|microsoft/i, reply: /5\.7\.(139|57|3)\b/ },
+];
+
+export function providersOf(host: string, reply: string): Provider[] {
+  return PROVIDERS.filter((p) => p.host.test(host) || p.reply.test(reply)).map((p) => p.provider);
+}
+
+/**
+ * A reply that refuses for want of a (good) sign-in, whichever command it comes on: Microsoft's
+ * 5.7.57 comes at MAIL FROM.
+ */
+export const SIGN_IN_REFUSAL = /5\.7\.(57|139|3|8|9|14)\b|^53[045]\b|authentication required/i;
+
+/** Advice for a refused sign-in; first match wins; a row with a provider applies to that provider only. */
+export const SIGN_IN_ADVICE: readonly { about: string; provider?: Provider; reply: RegExp; hint: string }[] = [
+  {
+    about: 'Microsoft 365: basic authentication off for the tenant',
+    reply: /5\.7\.139/,
+    hint: 'Microsoft 365 has basic authentication (SMTP AUTH with a password) turned off for this tenant (Security defaults or an authentication policy). An admin must allow SMTP AUTH for this mailbox, or send through another relay.',
+  },
+  {
+    about: 'Microsoft 365: client not authenticated',
+    reply: /5\.7\.57/,
+    hint: 'The server wants the client to sign in before it takes mail (on Microsoft 365, SMTP AUTH is off for the mailbox or tenant). Set a password secret name, and turn on Authenticated SMTP for the mailbox (Microsoft 365 admin center → Users → the mailbox → Mail → Manage email apps).',
+  },
+  {
+    about: 'Microsoft 365: authentication unsuccessful',
+    reply: /5\.7\.3\b/,
+    hint: 'Microsoft 365 refused the sign-in: SMTP AUTH is turned off for this mailbox, or the password is wrong. Turn on Authenticated SMTP for the mailbox (Microsoft 365 admin center → Users → the mailbox → Mail → Manage email apps) and check the password secret; with multi-factor sign-in, use an app password.',
+  },
+  {
+    about: 'Gmail: the account password, not an App Password',
+    provider: 'google',
+    reply: /5\.7\.(8|9)\b|534|535/,
+    hint: "Gmail does not take the account's normal password over SMTP: turn on 2-Step Verification for the Google account, create an App Password (myaccount.google.com/apppasswords) and store it in the password secret.",
+  },
+  {
+    about: 'Google: sign-in blocked',
+    provider: 'google',
+    reply: /5\.7\.14/,
+    hint: 'Google blocked this sign-in: sign in to the account in a browser, review the security alert, then use an App Password (with 2-Step Verification) in the password secret.',
+  },
+  { about: 'temporary refusal', reply: /^4\d\d|\b4\.7\.\d/, hint: 'The server refused the sign-in for now (too many attempts or a temporary problem): try again in a few minutes.' },
+  {
+    about: 'wrong user name or password',
+    reply: /5\.7\.8\b|^535\b/,
+    hint: 'The server says the user name or password is wrong. Check the password secret; the user name is the sender address held in the email secret.',
+  },
+  { about: 'a relay that wants a sign-in', reply: /^530\b|authentication required/i, hint: 'The server wants the client to sign in before it takes mail: set a password secret name on the Settings page.' },
+  {
+    about: 'Microsoft 365: any other refusal',
+    provider: 'microsoft',
+    reply: /(?:)/,
+    hint: 'Check the password in the secret "{passwordSecretName}" and that the sender address in "{emailSecretName}" is the account\'s user name. On Microsoft 365, Authenticated SMTP must be on for the mailbox.',
+  },
+  { about: 'any other refusal', reply: /(?:)/, hint: 'Check the password in the secret "{passwordSecretName}" and that the sender address in "{emailSecretName}" is the account\'s user name.' },
+];
+
+export interface SecretNames {
+  emailSecretName: string;
+  passwordSecretName: string | null;
+}
+
+/** The hint for a refused sign-in, by the reply (its password blanked) and the configured host. */
+export function signInHint(reply: string, host: string, names: SecretNames): string {
+  const providers = providersOf(host, reply);
+  const row = SIGN_IN_ADVICE.find((r) => (r.provider === undefined || providers.includes(r.provider)) && r.reply.test(reply))!;
+  return fill(row.hint, { emailSecretName: names.emailSecretName, passwordSecretName: names.passwordSecretName ?? '' });
+}
+
+export type Refused = 'sender' | 'recipient' | 'message';
+
+/** What a server refused outside the sign-in; first match wins, on the command, the reply or the client's error. */
+export const REFUSAL_ADVICE: readonly { refused: Refused; command?: RegExp; reply?: RegExp; error?: RegExp; hint: string }[] = [
+  {
+    refused: 'sender',
+    command: /^MAIL/i,
+    reply: /SendAsDenied|5\.7\.60|5\.2\.252|not (?:allowed|authori[sz]ed|permitted) to send|sender address rejected/i,
+    hint: 'The account may not send as this address: the email secret "{emailSecretName}" must hold the mailbox\'s own address (or one it is allowed to send as).',
+  },
+  {
+    refused: 'recipient',
+    command: /^RCPT/i,
+    error: /recipients? (?:were )?rejected/i,
+    hint: 'The address may not exist, or the server does not relay to other domains for this account (e.g. "550 5.7.1 relaying denied"). Try an address in the server\'s own domain, or check its relay rules.',
+  },
+  { refused: 'message', hint: "A content or policy filter refused it (spam check, size limit, SPF/DMARC for the sender's domain). The mail server's logs say which." },
+];
+
+const TEMPORARY = 'This is temporary: try again in a few minutes. ';
+
+/** What a refusal was about and what to do; a 4xx reply says to try again first. */
+export function refusalAdvice(
+  r: { command: string; reply: string; error: string; responseCode: number | undefined },
+  names: SecretNames,
+): { refused: Refused; hint: string } {
+  const row = REFUSAL_ADVICE.find((a) => (a.command?.test(r.command) ?? false) || (a.reply?.test(r.reply) ?? false) || (a.error?.test(r.error) ?? false) || a.refused === 'message')!;
+  const temporary = r.responseCode !== undefined && r.responseCode >= 400 && r.responseCode < 500 ? TEMPORARY : '';
+  return { refused: row.refused, hint: temporary + fill(row.hint, { emailSecretName: names.emailSecretName }) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wording shared by the stages and probes
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** One line of server text, cut to `max` characters. */
+export function clip(text: string, max = 300): string {
+  const line = oneLine(text);
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+export function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
