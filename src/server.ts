@@ -75,8 +75,15 @@ export async function startServer(env: Record<string, string | undefined>): Prom
       else logger.info({ signal }, 'shutting down');
       clearInterval(housekeeping);
       // Closes the listening socket at once (new connections are refused) and the idle keep-alive
-      // connections; resolves once every request in flight has been answered.
-      await app.close();
+      // connections; resolves once every request in flight has been answered and its connection
+      // closed. A keep-alive connection becomes idle only after its answer, later than the one reap
+      // that server.close() does: reaped here, it would hold the exit for its keep-alive timeout.
+      const reap = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(reap);
+      }
       // The outbox thread finishes the message it is sending, then the pools and the dev mailbox close.
       await runtime.close();
     },

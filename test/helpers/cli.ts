@@ -58,6 +58,8 @@ export interface RunningServer {
   child: ChildProcess;
   /** everything printed on stdout so far */
   stdout(): string;
+  /** everything printed on stderr so far */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
     url,
     child,
     stdout: () => out,
+    stderr: () => err,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();
