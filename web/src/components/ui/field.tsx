@@ -16,6 +16,9 @@ interface FieldFrameProps {
   feedback?: ComponentChildren | undefined;
 }
 
+/** For names and addresses that must stay as typed: the browser neither fills in, capitalises nor spell-checks them. */
+export const VERBATIM = { autocomplete: 'off', autocapitalize: 'off', spellcheck: false } as const;
+
 export function describedBy(id: string, hint: unknown, error: FieldError): string | undefined {
   const ids = [hasError(error) ? `${id}-error` : '', hint ? `${id}-hint` : ''].filter(Boolean);
   return ids.length > 0 ? ids.join(' ') : undefined;
