@@ -1,7 +1,7 @@
 import type { VNode } from 'preact';
-import { useRef, useState } from 'preact/hooks';
-import { Button, FormAlert, PasswordField, TextField } from '../../../components/ui';
+import { FormActions, FormAlert, PasswordField, TextField } from '../../../components/ui';
 import { ApiError, describeError } from '../../../lib/api';
+import { useForm, type FieldMessages } from '../../../lib/use-form';
 import type { User } from '../../../types/api';
 import { signIn } from '../api/sign-in';
 
@@ -11,92 +11,36 @@ export interface SignInFormProps {
   forgotPasswordLink: () => VNode;
 }
 
-interface Errors {
-  login?: string;
-  password?: string;
-}
-
 export function SignInForm({ onSignedIn, forgotPasswordLink }: SignInFormProps) {
-  const [login, setLogin] = useState('');
-  const [password, setPassword] = useState('');
-  const [errors, setErrors] = useState<Errors>({});
-  const [formError, setFormError] = useState<FormError>(NO_ERROR);
-  const [pending, setPending] = useState(false);
-  const loginRef = useRef<HTMLInputElement>(null);
-  const passwordRef = useRef<HTMLInputElement>(null);
+  const form = useForm({ login: '', password: '' }, ['login', 'password']);
+  const { login, password } = form.values;
 
-  async function submit(event: Event): Promise<void> {
-    event.preventDefault();
-    if (pending) return;
-    const found: Errors = {};
-    if (login.trim() === '') found.login = 'Enter your email or username.';
-    if (password === '') found.password = 'Enter your password.';
-    setErrors(found);
-    setFormError(NO_ERROR);
-    if (found.login || found.password) {
-      (found.login ? loginRef : passwordRef).current?.focus();
-      return;
-    }
-    setPending(true);
-    try {
-      const user = await signIn({ login: login.trim(), password });
-      onSignedIn(user);
-    } catch (error) {
-      setPending(false);
-      setFormError({ message: signInErrorMessage(error), locked: error instanceof ApiError && error.code === 'sign_in_locked' });
-    }
-  }
+  const submit = form.submit({
+    check: () => {
+      const fields: FieldMessages<'login' | 'password'> = {};
+      if (login.trim() === '') fields.login = 'Enter your email or username.';
+      if (password === '') fields.password = 'Enter your password.';
+      return fields.login || fields.password ? { fields } : undefined;
+    },
+    action: async () => onSignedIn(await signIn({ login: login.trim(), password })),
+    refused: (error) => {
+      const message = signInErrorMessage(error);
+      // Locked: the way back in is a reset (or an admin), so the link is right where the reason is read.
+      return { message: error instanceof ApiError && error.code === 'sign_in_locked' ? <>{message} {forgotPasswordLink()}</> : message };
+    },
+  });
 
   return (
     <form class="form" noValidate onSubmit={submit}>
-      <FormAlert>
-        {formError.message !== '' && (
-          <>
-            {formError.message}
-            {/* Locked: the way back in is a reset (or an admin), so the link is right where the reason is read. */}
-            {formError.locked && <> {forgotPasswordLink()}</>}
-          </>
-        )}
-      </FormAlert>
-      <TextField
-        label="Email or username"
-        name="username"
-        autocomplete="username"
-        autocapitalize="off"
-        spellcheck={false}
-        required
-        value={login}
-        onValue={setLogin}
-        error={errors.login}
-        inputRef={loginRef}
-      />
-      <PasswordField
-        label="Password"
-        name="password"
-        autocomplete="current-password"
-        required
-        value={password}
-        onValue={setPassword}
-        error={errors.password}
-        inputRef={passwordRef}
-      />
-      <div class="form-actions">
-        <Button type="submit" pending={pending} pendingLabel="Signing in…">
-          Sign in
-        </Button>
+      <FormAlert>{form.message}</FormAlert>
+      <TextField label="Email or username" name="username" autocomplete="username" autocapitalize="off" spellcheck={false} required {...form.field('login')} />
+      <PasswordField label="Password" name="password" autocomplete="current-password" required {...form.field('password')} />
+      <FormActions submit="Sign in" pending={form.pending} pendingLabel="Signing in…">
         {forgotPasswordLink()}
-      </div>
+      </FormActions>
     </form>
   );
 }
-
-interface FormError {
-  message: string;
-  /** 403 sign_in_locked */
-  locked: boolean;
-}
-
-const NO_ERROR: FormError = { message: '', locked: false };
 
 /** The server's words for a wrong password and for a locked sign-in; how long to wait on 429 and 503 (describeError). */
 function signInErrorMessage(error: unknown): string {

@@ -1,7 +1,9 @@
 import type { ComponentChildren } from 'preact';
-import { useRef, useState } from 'preact/hooks';
-import { Button, FormAlert, StatusMessage, TextField } from '../../../components/ui';
-import { ApiError, describeError } from '../../../lib/api';
+import { useState } from 'preact/hooks';
+import { Button, FormActions, FormAlert, StatusMessage, TextField } from '../../../components/ui';
+import { ApiError } from '../../../lib/api';
+import { splitFieldErrors } from '../../../lib/field-errors';
+import { useForm } from '../../../lib/use-form';
 import { requestPasswordReset } from '../api/request-password-reset';
 
 export interface ForgotPasswordFormProps {
@@ -15,39 +17,25 @@ export interface ForgotPasswordFormProps {
  * (the server answers every well-formed address the same way).
  */
 export function ForgotPasswordForm({ backToSignIn, afterSent }: ForgotPasswordFormProps) {
-  const [email, setEmail] = useState('');
-  const [error, setError] = useState('');
-  const [formError, setFormError] = useState('');
-  const [pending, setPending] = useState(false);
+  const form = useForm({ email: '' }, ['email']);
   const [sentTo, setSentTo] = useState<string | null>(null);
-  const emailRef = useRef<HTMLInputElement>(null);
+  const address = form.values.email.trim();
 
-  async function submit(event: Event): Promise<void> {
-    event.preventDefault();
-    if (pending) return;
-    const address = email.trim();
-    setFormError('');
-    if (address === '' || !address.includes('@')) {
-      setError(address === '' ? 'Enter the email address you registered with.' : 'Enter one email address, like name@example.com.');
-      emailRef.current?.focus();
-      return;
-    }
-    setError('');
-    setPending(true);
-    try {
+  const submit = form.submit({
+    check: () =>
+      address === '' || !address.includes('@')
+        ? { fields: { email: address === '' ? 'Enter the email address you registered with.' : 'Enter one email address, like name@example.com.' } }
+        : undefined,
+    action: async () => {
       await requestPasswordReset(address);
       setSentTo(address);
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'invalid_request') {
-        setError(err.fields.email ?? 'Enter one email address, like name@example.com.');
-        emailRef.current?.focus();
-      } else {
-        setFormError(describeError(err));
-      }
-    } finally {
-      setPending(false);
-    }
-  }
+    },
+    refused: (error) => {
+      const split = splitFieldErrors(error, ['email']);
+      if (!(error instanceof ApiError && error.code === 'invalid_request')) return split;
+      return { fields: { email: split.fields.email ?? 'Enter one email address, like name@example.com.' } };
+    },
+  });
 
   if (sentTo !== null) {
     return (
@@ -65,7 +53,7 @@ export function ForgotPasswordForm({ backToSignIn, afterSent }: ForgotPasswordFo
             variant="secondary"
             onClick={() => {
               setSentTo(null);
-              setEmail('');
+              form.set('email')('');
             }}
           >
             Use another address
@@ -79,26 +67,11 @@ export function ForgotPasswordForm({ backToSignIn, afterSent }: ForgotPasswordFo
   return (
     <form class="form" noValidate onSubmit={submit}>
       <p>Enter the email address you registered with. We will send you a link to choose a new password.</p>
-      <FormAlert>{formError}</FormAlert>
-      <TextField
-        label="Email"
-        type="email"
-        name="email"
-        autocomplete="email"
-        autocapitalize="off"
-        spellcheck={false}
-        required
-        value={email}
-        onValue={setEmail}
-        error={error}
-        inputRef={emailRef}
-      />
-      <div class="form-actions">
-        <Button type="submit" pending={pending} pendingLabel="Sending…">
-          Send reset link
-        </Button>
+      <FormAlert>{form.message}</FormAlert>
+      <TextField label="Email" type="email" name="email" autocomplete="email" autocapitalize="off" spellcheck={false} required {...form.field('email')} />
+      <FormActions submit="Send reset link" pending={form.pending} pendingLabel="Sending…">
         {backToSignIn}
-      </div>
+      </FormActions>
     </form>
   );
 }

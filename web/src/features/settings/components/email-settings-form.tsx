@@ -1,6 +1,8 @@
-import { useRef, useState } from 'preact/hooks';
-import { Button, CheckboxField, FormAlert, Notice, PasswordField, StatusMessage, TextField } from '../../../components/ui';
-import { ApiError, describeError } from '../../../lib/api';
+import { useState } from 'preact/hooks';
+import { CheckboxField, FormActions, FormAlert, Notice, PasswordField, StatusMessage, TextField, VERBATIM } from '../../../components/ui';
+import { ApiError } from '../../../lib/api';
+import { splitFieldErrors } from '../../../lib/field-errors';
+import { useForm, type FieldMessages } from '../../../lib/use-form';
 import type { EmailSettings, EmailSettingsState } from '../api/get-email-settings';
 import { saveEmailSettings } from '../api/save-email-settings';
 import { SecretStatus, secretSentence } from './secret-status';
@@ -12,9 +14,9 @@ export interface EmailSettingsFormProps {
 }
 
 type FieldName = 'host' | 'port' | 'emailSecretName' | 'passwordSecretName' | 'currentPassword';
-type Errors = Partial<Record<FieldName, string>>;
 const FIELD_ORDER: readonly FieldName[] = ['host', 'port', 'emailSecretName', 'passwordSecretName', 'currentPassword'];
 const REAUTHENTICATE = 'Enter your current password to change where mail is sent.';
+const CORRECT_FIELDS = 'Correct the fields marked below.';
 
 // The server's rule (Azure Key Vault's), checked here too so a typo is caught before saving.
 const SECRET_NAME = /^[A-Za-z0-9-]{1,127}$/;
@@ -46,57 +48,32 @@ function valuesOf(settings: EmailSettings): Values {
 }
 
 export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps) {
-  const [values, setValues] = useState<Values>(() => valuesOf(settings));
-  const [errors, setErrors] = useState<Errors>({});
-  const [formError, setFormError] = useState('');
+  const form = useForm(() => ({ ...valuesOf(settings), currentPassword: '' }), FIELD_ORDER);
+  const { values } = form;
   const [saved, setSaved] = useState('');
-  const [pending, setPending] = useState(false);
-  const [currentPassword, setCurrentPassword] = useState('');
   // The server may ask even when the page did not expect it (another admin saved in between).
   const [passwordAsked, setPasswordAsked] = useState(false);
   const needsPassword = passwordAsked || changesWhereMailGoes(values, settings);
-  const refs: Record<FieldName, { current: HTMLInputElement | null }> = {
-    host: useRef<HTMLInputElement>(null),
-    port: useRef<HTMLInputElement>(null),
-    emailSecretName: useRef<HTMLInputElement>(null),
-    passwordSecretName: useRef<HTMLInputElement>(null),
-    currentPassword: useRef<HTMLInputElement>(null),
-  };
-  const set =
-    <K extends keyof Values>(key: K) =>
-    (value: Values[K]) =>
-      setValues((v) => ({ ...v, [key]: value }));
+  const host = values.host.trim();
+  const portText = values.port.trim();
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  const emailSecretName = values.emailSecretName.trim();
+  const passwordSecretName = values.passwordSecretName.trim();
 
-  function show(found: Errors, message = ''): void {
-    setErrors(found);
-    setFormError(message);
-    const first = FIELD_ORDER.find((k) => found[k] !== undefined);
-    if (first) refs[first].current?.focus();
-  }
-
-  async function submit(event: Event): Promise<void> {
-    event.preventDefault();
-    if (pending) return;
-    setSaved('');
-    const host = values.host.trim();
-    const portText = values.port.trim();
-    const emailSecretName = values.emailSecretName.trim();
-    const passwordSecretName = values.passwordSecretName.trim();
-    const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-
-    const found: Errors = {};
-    if (host === '') found.host = 'Enter the SMTP host, such as smtp.gmail.com.';
-    else if (/[\s/:]/.test(host)) found.host = 'Enter the host name alone, such as smtp.gmail.com (no scheme, no port).';
-    if (!(port >= 1 && port <= 65535)) found.port = 'Enter a port from 1 to 65535, such as 587.';
-    if (emailSecretName === '') found.emailSecretName = 'Enter the name of the secret that holds the sender address.';
-    else if (!SECRET_NAME.test(emailSecretName)) found.emailSecretName = SECRET_NAME_RULE;
-    if (passwordSecretName !== '' && !SECRET_NAME.test(passwordSecretName)) found.passwordSecretName = SECRET_NAME_RULE;
-    if (needsPassword && currentPassword === '') found.currentPassword = REAUTHENTICATE;
-    if (Object.keys(found).length > 0) return show(found, 'Correct the fields marked below.');
-
-    setPending(true);
-    show({});
-    try {
+  const submit = form.submit({
+    check: () => {
+      setSaved('');
+      const fields: FieldMessages<FieldName> = {};
+      if (host === '') fields.host = 'Enter the SMTP host, such as smtp.gmail.com.';
+      else if (/[\s/:]/.test(host)) fields.host = 'Enter the host name alone, such as smtp.gmail.com (no scheme, no port).';
+      if (!(port >= 1 && port <= 65535)) fields.port = 'Enter a port from 1 to 65535, such as 587.';
+      if (emailSecretName === '') fields.emailSecretName = 'Enter the name of the secret that holds the sender address.';
+      else if (!SECRET_NAME.test(emailSecretName)) fields.emailSecretName = SECRET_NAME_RULE;
+      if (passwordSecretName !== '' && !SECRET_NAME.test(passwordSecretName)) fields.passwordSecretName = SECRET_NAME_RULE;
+      if (needsPassword && values.currentPassword === '') fields.currentPassword = REAUTHENTICATE;
+      return Object.keys(fields).length > 0 ? { fields, message: CORRECT_FIELDS } : undefined;
+    },
+    action: async () => {
       const result = await saveEmailSettings(
         {
           host,
@@ -106,36 +83,27 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
           passwordSecretName: passwordSecretName === '' ? null : passwordSecretName,
           sslEnabled: values.sslEnabled,
         },
-        needsPassword ? currentPassword : undefined,
+        needsPassword ? values.currentPassword : undefined,
       );
-      setValues(valuesOf(result));
-      setCurrentPassword('');
+      form.setValues({ ...valuesOf(result), currentPassword: '' });
       setPasswordAsked(false);
       setSaved(savedSentence(result));
       onSaved(result);
-    } catch (error) {
+    },
+    refused: (error) => {
       if (error instanceof ApiError && error.code === 'reauthentication_required') {
         setPasswordAsked(true);
-        show({ currentPassword: error.message });
         // The field appears with this render: focus it once it is there.
-        setTimeout(() => refs.currentPassword.current?.focus());
-      } else if (error instanceof ApiError && error.code === 'invalid_current_password') {
-        show({ currentPassword: 'The current password is not correct.' });
-      } else if (error instanceof ApiError && error.code === 'invalid_request' && Object.keys(error.fields).length > 0) {
-        const fields: Errors = {};
-        const other: string[] = [];
-        for (const [key, message] of Object.entries(error.fields)) {
-          if ((FIELD_ORDER as readonly string[]).includes(key)) fields[key as FieldName] = message;
-          else other.push(message);
-        }
-        show(fields, ['Correct the fields marked below.', ...other].join(' '));
-      } else {
-        show({}, describeError(error));
+        setTimeout(() => form.refs.currentPassword.current?.focus());
+        return { fields: { currentPassword: error.message } };
       }
-    } finally {
-      setPending(false);
-    }
-  }
+      const code = error instanceof ApiError ? error.code : undefined;
+      if (code === 'invalid_current_password') return { fields: { currentPassword: 'The current password is not correct.' } };
+      const split = splitFieldErrors(error, FIELD_ORDER);
+      const named = code === 'invalid_request' && (Object.keys(split.fields).length > 0 || split.rest.length > 0);
+      return named ? { fields: split.fields, message: [CORRECT_FIELDS, ...split.rest].join(' ') } : split;
+    },
+  });
 
   return (
     <form class="form" noValidate onSubmit={submit} aria-labelledby="email-settings-heading">
@@ -148,31 +116,17 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
           </p>
         </Notice>
       )}
-      <FormAlert>{formError}</FormAlert>
+      <FormAlert>{form.message}</FormAlert>
       <StatusMessage tone="success">{saved}</StatusMessage>
       <div class="form-grid">
-        <TextField
-          label="Host"
-          autocomplete="off"
-          autocapitalize="off"
-          spellcheck={false}
-          required
-          hint="For example smtp.gmail.com or smtp.office365.com."
-          value={values.host}
-          onValue={set('host')}
-          error={errors.host}
-          inputRef={refs.host}
-        />
+        <TextField label="Host" {...VERBATIM} required hint="For example smtp.gmail.com or smtp.office365.com." {...form.field('host')} />
         <TextField
           label="Port"
           inputMode="numeric"
           autocomplete="off"
           required
           hint="587 for STARTTLS (the usual choice), 465 for implicit TLS."
-          value={values.port}
-          onValue={set('port')}
-          error={errors.port}
-          inputRef={refs.port}
+          {...form.field('port')}
         />
       </div>
       <div class="form-note">
@@ -185,9 +139,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
       <div class="form-grid">
         <TextField
           label="Email secret name"
-          autocomplete="off"
-          autocapitalize="off"
-          spellcheck={false}
+          {...VERBATIM}
           required
           hint={
             <>
@@ -195,17 +147,12 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
               <SecretStatus typed={values.emailSecretName} checked={settings.emailSecretName} resolves={settings.secretsResolve.email} />
             </>
           }
-          value={values.emailSecretName}
-          onValue={set('emailSecretName')}
-          error={errors.emailSecretName}
-          inputRef={refs.emailSecretName}
+          {...form.field('emailSecretName')}
         />
         <TextField
           label="Password secret name"
           labelNote="optional"
-          autocomplete="off"
-          autocapitalize="off"
-          spellcheck={false}
+          {...VERBATIM}
           hint={
             <>
               The secret that holds the sender’s password (an app password for Gmail). Leave empty for a relay without AUTH.
@@ -216,10 +163,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
               />
             </>
           }
-          value={values.passwordSecretName}
-          onValue={set('passwordSecretName')}
-          error={errors.passwordSecretName}
-          inputRef={refs.passwordSecretName}
+          {...form.field('passwordSecretName')}
         />
       </div>
       {settings.secretsError !== undefined && (
@@ -237,7 +181,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
             : 'Off: plain SMTP, switching to STARTTLS when the server offers it. The password is never sent unencrypted, except to a server on this machine.'
         }
         checked={values.sslEnabled}
-        onChecked={set('sslEnabled')}
+        onChecked={form.set('sslEnabled')}
       />
       {needsPassword && (
         <PasswordField
@@ -245,17 +189,10 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
           autocomplete="current-password"
           required
           hint="Your own password, to confirm a change of where mail is sent or which secrets it uses."
-          value={currentPassword}
-          onValue={setCurrentPassword}
-          error={errors.currentPassword}
-          inputRef={refs.currentPassword}
+          {...form.field('currentPassword')}
         />
       )}
-      <div class="form-actions">
-        <Button type="submit" pending={pending} pendingLabel="Saving…">
-          Save
-        </Button>
-      </div>
+      <FormActions submit="Save" pending={form.pending} pendingLabel="Saving…" />
     </form>
   );
 }

@@ -1,6 +1,7 @@
-import { useRef, useState } from 'preact/hooks';
-import { Button, FormAlert, StatusMessage, TextField } from '../../../components/ui';
-import { ApiError, describeError } from '../../../lib/api';
+import { useState } from 'preact/hooks';
+import { FormActions, FormAlert, StatusMessage, TextField } from '../../../components/ui';
+import { splitFieldErrors } from '../../../lib/field-errors';
+import { useForm } from '../../../lib/use-form';
 import { sendTestEmail, type TestEmailResult } from '../api/send-test-email';
 import { TestStages } from './test-stages';
 
@@ -11,39 +12,19 @@ export interface TestEmailFormProps {
 
 /** "Send test email": the saved settings checked step by step, with what went wrong and what to do. */
 export function TestEmailForm({ defaultTo }: TestEmailFormProps) {
-  const [to, setTo] = useState(defaultTo);
-  const [error, setError] = useState('');
-  const [formError, setFormError] = useState('');
-  const [pending, setPending] = useState(false);
+  const form = useForm({ to: defaultTo }, ['to']);
   const [result, setResult] = useState<{ to: string; outcome: TestEmailResult } | null>(null);
-  const toRef = useRef<HTMLInputElement>(null);
+  const address = form.values.to.trim();
 
-  async function submit(event: Event): Promise<void> {
-    event.preventDefault();
-    if (pending) return;
-    const address = to.trim();
-    setFormError('');
-    setResult(null);
-    if (address === '' || !address.includes('@')) {
-      setError(address === '' ? 'Enter the address to send the test email to.' : 'Enter one email address, like name@example.com.');
-      toRef.current?.focus();
-      return;
-    }
-    setError('');
-    setPending(true);
-    try {
-      setResult({ to: address, outcome: await sendTestEmail(address) });
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'invalid_request' && err.fields.to !== undefined) {
-        setError(err.fields.to);
-        toRef.current?.focus();
-      } else {
-        setFormError(describeError(err));
-      }
-    } finally {
-      setPending(false);
-    }
-  }
+  const submit = form.submit({
+    check: () => {
+      setResult(null);
+      if (address !== '' && address.includes('@')) return undefined;
+      return { fields: { to: address === '' ? 'Enter the address to send the test email to.' : 'Enter one email address, like name@example.com.' } };
+    },
+    action: async () => setResult({ to: address, outcome: await sendTestEmail(address) }),
+    refused: (error) => splitFieldErrors(error, ['to']),
+  });
 
   const outcome = result?.outcome;
   return (
@@ -60,19 +41,12 @@ export function TestEmailForm({ defaultTo }: TestEmailFormProps) {
         autocapitalize="off"
         spellcheck={false}
         required
-        value={to}
-        onValue={setTo}
-        error={error}
-        inputRef={toRef}
+        {...form.field('to')}
       />
-      <div class="form-actions">
-        <Button type="submit" pending={pending} pendingLabel="Sending test email…">
-          Send test email
-        </Button>
-      </div>
+      <FormActions submit="Send test email" pending={form.pending} pendingLabel="Sending test email…" />
       <FormAlert>
-        {formError !== '' ? (
-          formError
+        {form.message !== '' ? (
+          form.message
         ) : outcome !== undefined && !outcome.ok ? (
           <>
             <p>

@@ -1,9 +1,9 @@
-import { useRef, useState } from 'preact/hooks';
-import { Button, CheckboxField, Dialog, FormAlert, SelectField, TextField } from '../../../components/ui';
-import type { Role, User } from '../../../types/api';
+import { Button, CheckboxField, Dialog, FormActions, FormAlert, SelectField, TextField, VERBATIM } from '../../../components/ui';
+import { useForm } from '../../../lib/use-form';
+import type { User } from '../../../types/api';
 import { updateUser, type UserChanges } from '../api/update-user';
 import { ROLE_OPTIONS, toRole } from './role-options';
-import { placeUserError, type UserFieldErrors } from './user-errors';
+import { placeUserError } from './user-errors';
 
 export interface EditUserDialogProps {
   user: User;
@@ -12,80 +12,44 @@ export interface EditUserDialogProps {
 }
 
 export function EditUserDialog({ user, onSaved, onClose }: EditUserDialogProps) {
-  const [name, setName] = useState(user.name);
-  const [email, setEmail] = useState(user.email ?? '');
-  const [role, setRole] = useState<Role>(user.role);
-  const [disabled, setDisabled] = useState(user.disabled);
-  const [errors, setErrors] = useState<UserFieldErrors>({});
-  const [formError, setFormError] = useState('');
-  const [pending, setPending] = useState(false);
-  const nameRef = useRef<HTMLInputElement>(null);
-  const emailRef = useRef<HTMLInputElement>(null);
+  const form = useForm({ name: user.name, email: user.email ?? '', role: user.role, disabled: user.disabled }, ['name', 'email', 'role', 'disabled']);
+  const { name, email, role, disabled } = form.values;
 
-  async function submit(event: Event): Promise<void> {
-    event.preventDefault();
-    if (pending) return;
-    if (name.trim() === '') {
-      setErrors({ name: 'Enter the person’s name.' });
-      nameRef.current?.focus();
-      return;
-    }
-    // Only what changed is sent: an unchanged email must not look like an address change.
-    const changes: UserChanges = {};
-    if (name.trim() !== user.name) changes.name = name.trim();
-    const newEmail = email.trim() === '' ? null : email.trim();
-    if (newEmail !== user.email) changes.email = newEmail;
-    if (role !== user.role) changes.role = role;
-    if (disabled !== user.disabled) changes.disabled = disabled;
-    if (Object.keys(changes).length === 0) return onClose();
-
-    setPending(true);
-    setErrors({});
-    setFormError('');
-    try {
+  const submit = form.submit({
+    check: () => (name.trim() === '' ? { fields: { name: 'Enter the person’s name.' } } : undefined),
+    action: async () => {
+      // Only what changed is sent: an unchanged email must not look like an address change.
+      const changes: UserChanges = {};
+      if (name.trim() !== user.name) changes.name = name.trim();
+      const newEmail = email.trim() === '' ? null : email.trim();
+      if (newEmail !== user.email) changes.email = newEmail;
+      if (role !== user.role) changes.role = role;
+      if (disabled !== user.disabled) changes.disabled = disabled;
+      if (Object.keys(changes).length === 0) return onClose();
       onSaved(await updateUser(user.id, changes));
-    } catch (error) {
-      setPending(false);
-      const placed = placeUserError(error);
-      setErrors(placed.fields);
-      setFormError(placed.message);
-      if (placed.fields.name) nameRef.current?.focus();
-      else if (placed.fields.email) emailRef.current?.focus();
-    }
-  }
+    },
+    refused: placeUserError,
+  });
 
   return (
     <Dialog title={`Edit ${user.name}`} onClose={onClose}>
       <form class="form" noValidate onSubmit={submit}>
-        <FormAlert>{formError}</FormAlert>
-        <TextField label="Name" autocomplete="off" required value={name} onValue={setName} error={errors.name} inputRef={nameRef} />
-        <TextField
-          label="Email"
-          type="email"
-          autocomplete="off"
-          autocapitalize="off"
-          spellcheck={false}
-          value={email}
-          onValue={setEmail}
-          error={errors.email}
-          inputRef={emailRef}
-        />
-        <SelectField label="Role" value={role} onValue={(v) => setRole(toRole(v))} options={ROLE_OPTIONS} error={errors.role} />
+        <FormAlert>{form.message}</FormAlert>
+        <TextField label="Name" autocomplete="off" required {...form.field('name')} />
+        <TextField label="Email" type="email" {...VERBATIM} {...form.field('email')} />
+        <SelectField label="Role" value={role} onValue={(v) => form.set('role')(toRole(v))} options={ROLE_OPTIONS} error={form.errors.role} />
         <CheckboxField
           label="Disabled"
           hint="A disabled user cannot sign in and is signed out everywhere."
           checked={disabled}
-          onChecked={setDisabled}
-          error={errors.disabled}
+          onChecked={form.set('disabled')}
+          error={form.errors.disabled}
         />
-        <div class="form-actions">
-          <Button type="submit" pending={pending} pendingLabel="Saving…">
-            Save changes
-          </Button>
+        <FormActions submit="Save changes" pending={form.pending} pendingLabel="Saving…">
           <Button variant="secondary" onClick={onClose}>
             Cancel
           </Button>
-        </div>
+        </FormActions>
       </form>
     </Dialog>
   );

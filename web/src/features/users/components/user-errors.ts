@@ -1,41 +1,23 @@
 import { ApiError, describeError } from '../../../lib/api';
+import { splitFieldErrors } from '../../../lib/field-errors';
+import type { FieldMessages } from '../../../lib/use-form';
 
 export type UserFieldName = 'email' | 'username' | 'name' | 'role' | 'password' | 'disabled';
-export type UserFieldErrors = Partial<Record<UserFieldName, string | string[]>>;
+export type UserFieldErrors = FieldMessages<UserFieldName>;
 
-const FIELD_NAMES: readonly UserFieldName[] = ['email', 'username', 'name', 'role', 'password', 'disabled'];
+/** The user form's fields, in the order the first refused one is focused. */
+export const FIELD_ORDER: readonly UserFieldName[] = ['email', 'username', 'name', 'role', 'password', 'disabled'];
 
 /** Where a server refusal belongs: on a field when it names one, else on the whole form. */
 export function placeUserError(error: unknown): { fields: UserFieldErrors; message: string } {
-  if (!(error instanceof ApiError)) return { fields: {}, message: describeError(error) };
-  switch (error.code) {
-    case 'email_taken':
-      return { fields: { email: 'Another user already has this email.' }, message: '' };
-    case 'username_taken':
-      return { fields: { username: 'Another user already has this username.' }, message: '' };
-    case 'weak_password':
-      return { fields: { password: error.reasons.length > 0 ? error.reasons.map((r) => r.message) : error.message }, message: '' };
-    case 'last_admin':
-      return {
-        fields: {},
-        message: 'This is the last enabled system admin. Make another user a system admin first: at least one must remain.',
-      };
-    case 'invalid_request': {
-      const fields: UserFieldErrors = {};
-      const other: string[] = [];
-      for (const [key, value] of Object.entries(error.fields)) {
-        if ((FIELD_NAMES as readonly string[]).includes(key)) fields[key as UserFieldName] = value;
-        else other.push(value);
-      }
-      const message = Object.keys(fields).length === 0 || other.length > 0 ? [error.message, ...other].join(' ') : '';
-      return { fields, message };
-    }
-    default:
-      return { fields: {}, message: describeError(error) };
+  const code = error instanceof ApiError ? error.code : undefined;
+  if (code === 'email_taken') return { fields: { email: 'Another user already has this email.' }, message: '' };
+  if (code === 'username_taken') return { fields: { username: 'Another user already has this username.' }, message: '' };
+  if (code === 'last_admin') {
+    return { fields: {}, message: 'This is the last enabled system admin. Make another user a system admin first: at least one must remain.' };
   }
+  return splitFieldErrors(error, FIELD_ORDER, { password: 'password' });
 }
-
-export const FIELD_ORDER = FIELD_NAMES;
 
 /** Why "Send reset link" was refused, naming the user and what to do. */
 export function sendResetErrorMessage(error: unknown, user: { name: string }): string {
