@@ -14,105 +14,82 @@ export interface Advice {
 
 const PORT_ADVICE = 'Use port 587 with SSL enabled (STARTTLS) or port 465 with SSL enabled (implicit TLS).';
 const OR_CORRECT_THE_NAME = 'or correct the name on the Settings page';
+const RENEW_CERTIFICATE = "The mail server's certificate must be renewed by its admin (or this machine's clock is wrong).";
 const CACHED = 'A secret added just now is seen by a running server within SECRETS_CACHE_SECONDS (30 s by default).';
 
-export const ADVICE = {
-  // settings
-  'settings-not-saved': { error: 'not_configured', hint: 'Open Settings, fill in the "Forgot password" email form (host, port, secret names, SSL) and save it.' },
-  'settings-invalid': { error: 'not_configured', hint: 'Open Settings, correct the email form and save it again.' },
-
-  // secrets
-  'secret-outside-pattern': {
-    error: 'secret_not_found',
-    hint: 'Store the sender address and its password under names that match MAIL_SECRET_NAME_PATTERN ({pattern}), for example "smtp-sender" and "smtp-password", and save the settings with those names (or change MAIL_SECRET_NAME_PATTERN).',
+/** Hints by the error code they report, then by situation. */
+const HINTS = {
+  // the saved settings
+  not_configured: {
+    'settings-not-saved': 'Open Settings, fill in the "Forgot password" email form (host, port, secret names, SSL) and save it.',
+    'settings-invalid': 'Open Settings, correct the email form and save it again.',
   },
-  'secret-store-unreadable': { error: 'secret_not_found', hint: 'Check the secret store configuration (SECRETS_PROVIDER) and that Gatehouse may read it, then try again.' },
-  'secret-missing': { error: 'secret_not_found', hint: `Add the secret "{name}" to the secret store, ${OR_CORRECT_THE_NAME}.` },
-  'secret-missing:local': { error: 'secret_not_found', hint: `Add it with "gatehouse secrets set {name}" (the value is read from stdin), ${OR_CORRECT_THE_NAME}. ${CACHED}` },
-  'secret-missing:env': { error: 'secret_not_found', hint: `Set the environment variable {envVariable} for the Gatehouse process and restart it, ${OR_CORRECT_THE_NAME}.` },
-  'secret-missing:azure-keyvault': {
-    error: 'secret_not_found',
-    hint: `Create a secret named "{name}" in the key vault (names are case-insensitive) and let Gatehouse's identity read secrets, ${OR_CORRECT_THE_NAME}. ${CACHED}`,
+  // the sender's secrets
+  secret_not_found: {
+    'secret-outside-pattern': 'Store the sender address and its password under names that match MAIL_SECRET_NAME_PATTERN ({pattern}), for example "smtp-sender" and "smtp-password", and save the settings with those names (or change MAIL_SECRET_NAME_PATTERN).',
+    'secret-store-unreadable': 'Check the secret store configuration (SECRETS_PROVIDER) and that Gatehouse may read it, then try again.',
+    'secret-missing': `Add the secret "{name}" to the secret store, ${OR_CORRECT_THE_NAME}.`,
+    'secret-missing:local': `Add it with "gatehouse secrets set {name}" (the value is read from stdin), ${OR_CORRECT_THE_NAME}. ${CACHED}`,
+    'secret-missing:env': `Set the environment variable {envVariable} for the Gatehouse process and restart it, ${OR_CORRECT_THE_NAME}.`,
+    'secret-missing:azure-keyvault': `Create a secret named "{name}" in the key vault (names are case-insensitive) and let Gatehouse's identity read secrets, ${OR_CORRECT_THE_NAME}. ${CACHED}`,
+    'sender-not-an-address': 'The email secret holds the sender address (e.g. alerts@example.com) and the password secret holds its password: check that "{emailSecretName}" holds the address.',
   },
-  'sender-not-an-address': {
-    error: 'secret_not_found',
-    hint: 'The email secret holds the sender address (e.g. alerts@example.com) and the password secret holds its password: check that "{emailSecretName}" holds the address.',
+  // resolving the host
+  dns_failed: {
+    'host-not-found': "Check the spelling of the host name (for example smtp.gmail.com or smtp.office365.com), without a scheme or port, and that this machine's DNS can resolve it.",
+    'dns-failed': "The DNS server did not answer in time or failed. Check this machine's DNS configuration and try again.",
+    'dns-failed-while-sending': "Check the host name and this machine's DNS.",
   },
-
-  // DNS
-  'host-not-found': {
-    error: 'dns_failed',
-    hint: "Check the spelling of the host name (for example smtp.gmail.com or smtp.office365.com), without a scheme or port, and that this machine's DNS can resolve it.",
+  // reaching a mail server
+  connect_failed: {
+    'connect-timeout': 'A firewall may drop outgoing SMTP (many cloud providers block port 25 and some block 465/587), or the host or port is wrong.',
+    'connect-refused': 'Check the host and the port (587 for STARTTLS, 465 for implicit TLS, 25 for a relay) and that the mail server is running.',
+    'host-unreachable': "Check the host and this machine's network and firewall rules.",
+    'connect-error': 'Check the host, the port and the network between this machine and the mail server.',
+    'not-smtp': `Something answers on this port, but it is not a mail server. Check the host and the port. ${PORT_ADVICE}`,
+    'no-greeting': `Something accepts connections on this port but does not speak SMTP (or is overloaded). Check the port: ${PORT_ADVICE} A firewall or proxy may be intercepting it.`,
+    'neither-tls-nor-smtp': `Something accepts connections on this port but does not speak SMTP. Check the host and port. ${PORT_ADVICE}`,
+    'greeting-busy': 'The server is busy or limiting connections; try again in a few minutes.',
+    'greeting-refused': "The server turns this machine away (its IP address may be blocked or not allowed to send). Ask the mail server's admin.",
+    'greeting-refused-over-tls': "The server turns this machine away; ask the mail server's admin.",
+    'no-greeting-over-tls': 'The port speaks TLS but perhaps not SMTP: check the host and port.',
+    'ehlo-refused-over-tls': "Check the mail server's configuration.",
+    'session-stalled': 'The server or a firewall in between stalls the session; try again, and check the port.',
+    'session-closed': `Check the port and SSL setting. ${PORT_ADVICE}`,
+    'stalled-while-sending': 'The server or a firewall in between stalls the session; try again.',
+    'failed-while-sending': 'Try again; if it keeps failing, check the port, the SSL setting and the network.',
   },
-  'dns-failed': { error: 'dns_failed', hint: "The DNS server did not answer in time or failed. Check this machine's DNS configuration and try again." },
-
-  // reaching the server
-  'connect-timeout': { error: 'connect_failed', hint: 'A firewall may drop outgoing SMTP (many cloud providers block port 25 and some block 465/587), or the host or port is wrong.' },
-  'connect-refused': { error: 'connect_failed', hint: 'Check the host and the port (587 for STARTTLS, 465 for implicit TLS, 25 for a relay) and that the mail server is running.' },
-  'host-unreachable': { error: 'connect_failed', hint: "Check the host and this machine's network and firewall rules." },
-  'connect-error': { error: 'connect_failed', hint: 'Check the host, the port and the network between this machine and the mail server.' },
-  'not-smtp': { error: 'connect_failed', hint: `Something answers on this port, but it is not a mail server. Check the host and the port. ${PORT_ADVICE}` },
-  'no-greeting': {
-    error: 'connect_failed',
-    hint: `Something accepts connections on this port but does not speak SMTP (or is overloaded). Check the port: ${PORT_ADVICE} A firewall or proxy may be intercepting it.`,
+  // TLS: what the port speaks against what "SSL enabled" asks for, certificates, handshakes
+  tls_failed: {
+    'implicit-tls-with-ssl-off': 'This port expects implicit TLS — turn SSL on and use port 465.',
+    'implicit-tls-on-starttls-port': "This port expects implicit TLS — use port 465 (with SSL enabled); for STARTTLS use the server's submission port, usually 587.",
+    'plain-smtp-on-implicit-port': 'Port {port} expects implicit TLS but this server speaks plain SMTP — it likely wants STARTTLS: use port 587 with SSL enabled.',
+    'ehlo-refused-before-starttls': PORT_ADVICE,
+    'no-starttls': 'Use a port where this server offers TLS: 587 (STARTTLS) or 465 (implicit TLS). Only for a relay on your own network without TLS: turn SSL off and leave the password secret name empty.',
+    'no-starttls-for-password': 'Turn SSL on and use a port where the server offers TLS (587 with STARTTLS, or 465), or, for a relay that needs no password, leave the password secret name empty.',
+    'starttls-refused': `Check the mail server's TLS configuration. ${PORT_ADVICE}`,
+    'tls-failed-while-sending': PORT_ADVICE,
+    'certificate-untrusted': "The server's certificate is self-signed or issued by an unknown CA. If the server uses a private CA, give Gatehouse that CA: start it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem. Certificate verification is never turned off. If the issuer is a firewall or antivirus product, it is intercepting TLS.",
+    'certificate-expired': RENEW_CERTIFICATE,
+    'certificate-not-yet-valid': RENEW_CERTIFICATE,
+    'certificate-name-mismatch': 'Use the host name the certificate was issued for (for example smtp.office365.com rather than an IP address or an alias).',
+    'tls-too-old': "Upgrade the mail server's TLS configuration, or send through another relay.",
+    'tls-timeout': `The server accepted the connection but did not complete TLS. ${PORT_ADVICE}`,
+    'tls-handshake-failed': `Check that the port and the SSL setting match the server. ${PORT_ADVICE}`,
   },
-  'neither-tls-nor-smtp': { error: 'connect_failed', hint: `Something accepts connections on this port but does not speak SMTP. Check the host and port. ${PORT_ADVICE}` },
-  'greeting-busy': { error: 'connect_failed', hint: 'The server is busy or limiting connections; try again in a few minutes.' },
-  'greeting-refused': {
-    error: 'connect_failed',
-    hint: "The server turns this machine away (its IP address may be blocked or not allowed to send). Ask the mail server's admin.",
-  },
-  'greeting-refused-over-tls': { error: 'connect_failed', hint: "The server turns this machine away; ask the mail server's admin." },
-  'no-greeting-over-tls': { error: 'connect_failed', hint: 'The port speaks TLS but perhaps not SMTP: check the host and port.' },
-  'ehlo-refused-over-tls': { error: 'connect_failed', hint: "Check the mail server's configuration." },
-  'session-stalled': { error: 'connect_failed', hint: 'The server or a firewall in between stalls the session; try again, and check the port.' },
-  'session-closed': { error: 'connect_failed', hint: `Check the port and SSL setting. ${PORT_ADVICE}` },
-  'stalled-while-sending': { error: 'connect_failed', hint: 'The server or a firewall in between stalls the session; try again.' },
-  'failed-while-sending': { error: 'connect_failed', hint: 'Try again; if it keeps failing, check the port, the SSL setting and the network.' },
-  'dns-failed-while-sending': { error: 'dns_failed', hint: "Check the host name and this machine's DNS." },
-
-  // TLS-mode mistakes: what the port speaks against what "SSL enabled" asks for
-  'implicit-tls-with-ssl-off': { error: 'tls_failed', hint: 'This port expects implicit TLS — turn SSL on and use port 465.' },
-  'implicit-tls-on-starttls-port': {
-    error: 'tls_failed',
-    hint: "This port expects implicit TLS — use port 465 (with SSL enabled); for STARTTLS use the server's submission port, usually 587.",
-  },
-  'plain-smtp-on-implicit-port': { error: 'tls_failed', hint: 'Port {port} expects implicit TLS but this server speaks plain SMTP — it likely wants STARTTLS: use port 587 with SSL enabled.' },
-  'ehlo-refused-before-starttls': { error: 'tls_failed', hint: PORT_ADVICE },
-  'no-starttls': {
-    error: 'tls_failed',
-    hint: 'Use a port where this server offers TLS: 587 (STARTTLS) or 465 (implicit TLS). Only for a relay on your own network without TLS: turn SSL off and leave the password secret name empty.',
-  },
-  'no-starttls-for-password': {
-    error: 'tls_failed',
-    hint: 'Turn SSL on and use a port where the server offers TLS (587 with STARTTLS, or 465), or, for a relay that needs no password, leave the password secret name empty.',
-  },
-  'starttls-refused': { error: 'tls_failed', hint: `Check the mail server's TLS configuration. ${PORT_ADVICE}` },
-  'tls-failed-while-sending': { error: 'tls_failed', hint: PORT_ADVICE },
-
-  // certificates and handshakes
-  'certificate-untrusted': {
-    error: 'tls_failed',
-    hint: "The server's certificate is self-signed or issued by an unknown CA. If the server uses a private CA, give Gatehouse that CA: start it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem. Certificate verification is never turned off. If the issuer is a firewall or antivirus product, it is intercepting TLS.",
-  },
-  'certificate-expired': { error: 'tls_failed', hint: "The mail server's certificate must be renewed by its admin (or this machine's clock is wrong)." },
-  'certificate-not-yet-valid': { error: 'tls_failed', hint: "The mail server's certificate must be renewed by its admin (or this machine's clock is wrong)." },
-  'certificate-name-mismatch': {
-    error: 'tls_failed',
-    hint: 'Use the host name the certificate was issued for (for example smtp.office365.com rather than an IP address or an alias).',
-  },
-  'tls-too-old': { error: 'tls_failed', hint: "Upgrade the mail server's TLS configuration, or send through another relay." },
-  'tls-timeout': { error: 'tls_failed', hint: `The server accepted the connection but did not complete TLS. ${PORT_ADVICE}` },
-  'tls-handshake-failed': { error: 'tls_failed', hint: `Check that the port and the SSL setting match the server. ${PORT_ADVICE}` },
-
   // signing in
-  'no-auth-offered': {
-    error: 'auth_failed',
-    hint: 'This server takes mail without signing in here (a relay), or only on its submission port. For a relay that needs no password, leave the password secret name empty; to sign in, use port 587 or 465.',
+  auth_failed: {
+    'no-auth-offered': 'This server takes mail without signing in here (a relay), or only on its submission port. For a relay that needs no password, leave the password secret name empty; to sign in, use port 587 or 465.',
   },
-} as const satisfies Record<string, Advice>;
+} as const satisfies Partial<Record<DiagnoseErrorCode, Record<string, string>>>;
 
-export type Situation = keyof typeof ADVICE;
+type Hints = typeof HINTS;
+export type Situation = { [C in keyof Hints]: keyof Hints[C] }[keyof Hints];
+
+/** Every situation with its code and hint: the table the probes and the tests read. */
+export const ADVICE = Object.fromEntries(
+  Object.entries(HINTS).flatMap(([error, hints]) => Object.entries(hints).map(([situation, hint]) => [situation, { error: error as DiagnoseErrorCode, hint }])),
+) as Record<Situation, Advice>;
 
 /** Values for the `{name}` places of a hint. */
 export type Facts = Record<string, string | number>;
@@ -201,7 +178,7 @@ export function providersOf(host: string, reply: string): Provider[] {
  * A reply that refuses for want of a (good) sign-in, whichever command it comes on: Microsoft's
  * 5.7.57 comes at MAIL FROM.
  */
-export const SIGN_IN_REFUSAL = /5\.7\.(57|139|3|8|9|14)\b|^53[045]\b|authentication required/i;
+const SIGN_IN_REFUSAL = /5\.7\.(57|139|3|8|9|14)\b|^53[045]\b|authentication required/i;
 
 /** Advice for a refused sign-in; first match wins; a row with a provider applies to that provider only. */
 export const SIGN_IN_ADVICE: readonly { about: string; provider?: Provider; reply: RegExp; hint: string }[] = [
@@ -253,11 +230,16 @@ export interface SecretNames {
   passwordSecretName: string | null;
 }
 
-/** The hint for a refused sign-in, by the reply (its password blanked) and the configured host. */
-export function signInHint(reply: string, host: string, names: SecretNames): string {
+/**
+ * Advice for a reply that refuses a sign-in or refuses mail for want of one (by the reply, its
+ * password blanked, and the configured host); undefined for other replies. After a failed AUTH
+ * (`afterAuth`) every reply is a refused sign-in.
+ */
+export function signInAdvice(reply: string, host: string, names: SecretNames, o: { afterAuth: boolean }): Advice | undefined {
+  if (!o.afterAuth && !SIGN_IN_REFUSAL.test(reply)) return undefined;
   const providers = providersOf(host, reply);
   const row = SIGN_IN_ADVICE.find((r) => (r.provider === undefined || providers.includes(r.provider)) && r.reply.test(reply))!;
-  return fill(row.hint, { emailSecretName: names.emailSecretName, passwordSecretName: names.passwordSecretName ?? '' });
+  return { error: 'auth_failed', hint: fill(row.hint, { emailSecretName: names.emailSecretName, passwordSecretName: names.passwordSecretName ?? '' }) };
 }
 
 export type Refused = 'sender' | 'recipient' | 'message';
@@ -281,14 +263,14 @@ export const REFUSAL_ADVICE: readonly { refused: Refused; command?: RegExp; repl
 
 const TEMPORARY = 'This is temporary: try again in a few minutes. ';
 
-/** What a refusal was about and what to do; a 4xx reply says to try again first. */
+/** What a refusal of the envelope or the message was about and what to do; a 4xx reply says to try again first. */
 export function refusalAdvice(
   r: { command: string; reply: string; error: string; responseCode: number | undefined },
   names: SecretNames,
-): { refused: Refused; hint: string } {
+): Advice & { refused: Refused } {
   const row = REFUSAL_ADVICE.find((a) => (a.command?.test(r.command) ?? false) || (a.reply?.test(r.reply) ?? false) || (a.error?.test(r.error) ?? false) || a.refused === 'message')!;
   const temporary = r.responseCode !== undefined && r.responseCode >= 400 && r.responseCode < 500 ? TEMPORARY : '';
-  return { refused: row.refused, hint: temporary + fill(row.hint, { emailSecretName: names.emailSecretName }) };
+  return { error: 'rejected', refused: row.refused, hint: temporary + fill(row.hint, { emailSecretName: names.emailSecretName }) };
 }
 
 // ---------------------------------------------------------------------------------------------

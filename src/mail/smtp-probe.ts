@@ -1,7 +1,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { clip, errorText, fail, Failure, oneLine, refusalAdvice, seconds, SIGN_IN_REFUSAL, signInHint } from './advice.js';
+import { clip, errorText, fail, Failure, oneLine, refusalAdvice, seconds, signInAdvice } from './advice.js';
 import type { DiagnoseTimeoutsMs, ProbeContext, ProbeSession, TransportCheck } from './diagnose.js';
 import { type TlsMode, isLoopbackHost, tlsModeOf } from './settings.js';
 import { isNotTls, speaksTls, type TlsTarget, tlsFailure, upgradeToTls } from './tls-probe.js';
@@ -391,20 +391,18 @@ function transportFailure(err: unknown, ctx: TransportContext): Failure {
   const doing = ctx.during === 'auth' ? 'signing in' : 'sending';
 
   // Authentication problems, whichever command they surface on.
-  if (e.code === 'EAUTH' || (typeof e.responseCode === 'number' && SIGN_IN_REFUSAL.test(reply))) {
-    return new Failure(
-      'auth_failed',
-      e.code === 'EAUTH' ? `The server refused the sign-in: "${clip(reply)}".` : `The server wants a sign-in: it refused ${e.command ?? 'the message'} with "${clip(reply)}".`,
-      signInHint(reply, ctx.host, ctx.names),
-    );
+  const signIn = e.code === 'EAUTH' || typeof e.responseCode === 'number' ? signInAdvice(reply, ctx.host, ctx.names, { afterAuth: e.code === 'EAUTH' }) : undefined;
+  if (signIn !== undefined) {
+    const message = e.code === 'EAUTH' ? `The server refused the sign-in: "${clip(reply)}".` : `The server wants a sign-in: it refused ${e.command ?? 'the message'} with "${clip(reply)}".`;
+    return new Failure(signIn.error, message, signIn.hint);
   }
   if (e.code === 'ETLS') return fail('tls-failed-while-sending', `TLS failed while ${doing}: ${clip(reply)}`);
   if (e.code === 'EDNS') return fail('dns-failed-while-sending', `The host could not be resolved: ${clip(reply)}`);
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE' || typeof e.responseCode === 'number') {
     const command = e.command ?? (e.code === 'EMESSAGE' ? 'DATA' : 'the envelope');
-    const { refused, hint } = refusalAdvice({ command, reply, error: e.message ?? '', responseCode: e.responseCode }, ctx.names);
-    const what = refused === 'sender' ? `the sender ${ctx.from} at ${command}` : refused === 'recipient' ? `the recipient ${ctx.to}` : `the test message at ${command}`;
-    return new Failure('rejected', `The server refused ${what}: "${clip(reply)}".`, hint);
+    const refusal = refusalAdvice({ command, reply, error: e.message ?? '', responseCode: e.responseCode }, ctx.names);
+    const what = refusal.refused === 'sender' ? `the sender ${ctx.from} at ${command}` : refusal.refused === 'recipient' ? `the recipient ${ctx.to}` : `the test message at ${command}`;
+    return new Failure(refusal.error, `The server refused ${what}: "${clip(reply)}".`, refusal.hint);
   }
   if (e.code === 'ETIMEDOUT') return fail('stalled-while-sending', `${ctx.where} stopped answering while ${doing}: timed out.`);
   return fail('failed-while-sending', `The connection to ${ctx.where} failed while ${doing}: ${clip(reply)}`);
