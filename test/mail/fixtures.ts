@@ -43,6 +43,23 @@ function smtpError(e: { code: number; text: string }): Error {
   return Object.assign(new Error(e.text), { responseCode: e.code });
 }
 
+interface Listener {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  listen(port: number, host: string, callback: () => void): unknown;
+}
+
+/** Listens on `o.host` (127.0.0.1 unless told) and `o.port` (any free one unless told); the host. */
+async function listen(server: Listener, o: { host?: string; port?: number }): Promise<string> {
+  server.on('error', () => {});
+  const host = o.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, host, () => resolve());
+  });
+  return host;
+}
+
 /** A real smtp-server on a loopback address; AUTH takes SENDER / PASSWORD unless told otherwise. */
 export async function startSmtp(o: SmtpFixtureOptions = {}): Promise<SmtpFixture> {
   const seen: Pick<SmtpFixture, 'auths' | 'mailFrom' | 'messages'> = { auths: [], mailFrom: [], messages: [] };
@@ -74,12 +91,7 @@ export async function startSmtp(o: SmtpFixtureOptions = {}): Promise<SmtpFixture
     },
     ...o.smtp,
   });
-  server.on('error', () => {});
-  const host = o.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, host, () => resolve());
-  });
+  const host = await listen(server, o);
   return {
     host,
     port: (server.server.address() as net.AddressInfo).port,
@@ -147,12 +159,7 @@ export async function startBannerServer(
       }
     });
   });
-  server.on('error', () => {});
-  const host = o.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, host, () => resolve());
-  });
+  const host = await listen(server, o);
   return {
     host,
     port: (server.address() as net.AddressInfo).port,
