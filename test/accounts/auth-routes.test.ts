@@ -56,6 +56,12 @@ describe('POST /api/auth/login', () => {
     const text = await ctx.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'text/plain' }, payload: 'login=a' });
     expect(text.statusCode).toBe(415);
     expect(text.json().error).toBe('unsupported_media_type');
+    // A prototype-pollution probe is refused, not quietly cleaned.
+    for (const payload of ['{"login":"a","password":"x","__proto__":{"role":"system-admin"}}', '{"login":"a","password":"x","constructor":{"prototype":{"x":1}}}']) {
+      const probe = await ctx.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload });
+      expect(probe.statusCode, payload).toBe(400);
+      expect(probe.json().error).toBe('invalid_request');
+    }
     const big = await ctx.app.inject({ method: 'POST', url: '/api/auth/login', payload: { login: 'a', password: 'x'.repeat(9000) } });
     expect(big.statusCode).toBe(413);
     expect(big.json().error).toBe('payload_too_large');
