@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { AppDeps } from '../deps.js';
 import { auditLabel as labelOf, recordAudit } from '../audit/audit.js';
 import { invalidInput, rateLimited } from '../errors.js';
-import { AUTH_BODY_LIMIT_BYTES, errorSchema } from '../http/schemas.js';
+import { AUTH_BODY_LIMIT_BYTES, errorSchema, idParams, noContent, sendNoContent } from '../http/schemas.js';
 import { actorOf, currentSession } from './access.js';
 import { invalidCredentials, signInLocked } from './errors.js';
 import { parseEmail, parseUsername } from './identifiers.js';
@@ -13,31 +14,18 @@ import { MAX_CONSECUTIVE_LOGIN_FAILURES, changePassword, createUser, editUser, r
 import { findUserById, listUsers, toUser, type UserChanges, type UserRow } from './users-repo.js';
 import { forgetTempAdminPassword } from './first-admin.js';
 import { rateLimitKeyOfIp } from '../limits/client-ip.js';
+import {
+  changePasswordBodySchema,
+  createUserBodySchema,
+  loginBodySchema,
+  passwordPolicySchema,
+  patchUserBodySchema,
+  userEnvelopeSchema as userEnvelope,
+  userListSchema,
+} from './api-schemas.js';
 
 /** What a login becomes in the audit when it is not a well-formed email or username (a password typed in the wrong box, say). */
 export const MALFORMED_LOGIN_MARKER = '(not an email or username)';
-
-const userSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    email: { type: ['string', 'null'] },
-    username: { type: ['string', 'null'] },
-    name: { type: 'string' },
-    role: { type: 'string', enum: ['system-admin', 'user'] },
-    disabled: { type: 'boolean' },
-    mustChangePassword: { type: 'boolean' },
-    hasPassword: { type: 'boolean' },
-    locked: { type: 'boolean' },
-    createdAt: { type: 'string' },
-    passwordChangedAt: { type: 'string' },
-  },
-  required: ['id', 'email', 'username', 'name', 'role', 'disabled', 'mustChangePassword'],
-} as const;
-
-const userEnvelope = { type: 'object', properties: { user: userSchema }, required: ['user'] } as const;
-const str = (maxLength: number, minLength = 1) => ({ type: 'string', minLength, maxLength }) as const;
-const idParams = { type: 'object', properties: { id: str(64) }, required: ['id'] } as const;
 
 function cookieOptions(deps: AppDeps, expires: Date) {
   return {
@@ -63,26 +51,22 @@ export interface AccountRoutesOptions {
   onCreatedWithoutPassword(user: UserRow, actorId: string | null): Promise<void>;
 }
 
-export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWithoutPassword }: AccountRoutesOptions): Promise<void> {
+export async function accountRoutes(fastify: FastifyInstance, { deps, onCreatedWithoutPassword }: AccountRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
   const sessionPolicy: SessionPolicy = { idleMinutes: deps.config.sessionIdleMinutes, maxHours: deps.config.sessionMaxHours };
   const cookies = cookieNames(deps.config.publicUrl);
   const metaOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null });
   const signedOut = (reply: FastifyReply) => reply.clearCookie(cookies.session, { path: '/', secure: deps.config.publicUrl.protocol === 'https:' });
   const audit = (input: Parameters<typeof recordAudit>[2]): Promise<void> => recordAudit(deps.db, deps.clock, input);
 
-  app.post<{ Body: { login: string; password: string } }>(
+  app.post(
     '/api/auth/login',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: { access: 'public' },
       schema: {
         tags: ['auth'],
-        body: {
-          type: 'object',
-          properties: { login: str(320), password: str(1024) },
-          required: ['login', 'password'],
-          additionalProperties: false,
-        },
+        body: loginBodySchema,
         response: { 200: userEnvelope, 401: errorSchema, 403: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
@@ -120,28 +104,28 @@ export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWitho
       config: { access: 'public' },
       schema: {
         tags: ['auth'],
-        response: { 200: { type: 'object', properties: { minLength: { type: 'integer' }, maxLength: { type: 'integer' } }, required: ['minLength', 'maxLength'] } },
+        response: { 200: passwordPolicySchema },
       },
     },
     async () => ({ minLength: deps.config.passwordMinLength, maxLength: MAX_PASSWORD_LENGTH }),
   );
 
-  app.post('/api/auth/logout', { config: { access: 'public' }, schema: { tags: ['auth'], response: { 204: { type: 'null' } } } }, async (request, reply) => {
+  app.post('/api/auth/logout', { config: { access: 'public' }, schema: { tags: ['auth'], response: { 204: noContent } } }, async (request, reply) => {
     const token = request.cookies[cookies.session];
     if (token) await revokeSession(deps.db, token);
     signedOut(reply);
-    return reply.code(204).send();
+    return sendNoContent(reply, 204);
   });
 
   app.post(
     '/api/auth/logout-everywhere',
-    { config: { access: 'session', allowWhilePasswordChangeRequired: true }, schema: { tags: ['auth'], response: { 204: { type: 'null' }, 401: errorSchema } } },
+    { config: { access: 'session', allowWhilePasswordChangeRequired: true }, schema: { tags: ['auth'], response: { 204: noContent, 401: errorSchema } } },
     async (request, reply) => {
       const { user } = currentSession(request);
       await revokeUserSessions(deps.db, user.id);
       await audit({ type: 'signed_out_everywhere', actor: labelOf(user), target: labelOf(user), ip: request.ip, outcome: 'success' });
       signedOut(reply);
-      return reply.code(204).send();
+      return sendNoContent(reply, 204);
     },
   );
 
@@ -151,20 +135,15 @@ export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWitho
     async (request) => ({ user: toUser(currentSession(request).user) }),
   );
 
-  app.post<{ Body: { currentPassword: string; newPassword: string } }>(
+  app.post(
     '/api/auth/change-password',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: { access: 'session', allowWhilePasswordChangeRequired: true },
       schema: {
         tags: ['auth'],
-        body: {
-          type: 'object',
-          properties: { currentPassword: str(1024), newPassword: str(1024) },
-          required: ['currentPassword', 'newPassword'],
-          additionalProperties: false,
-        },
-        response: { 204: { type: 'null' }, 400: errorSchema, 401: errorSchema, 429: errorSchema, 503: errorSchema },
+        body: changePasswordBodySchema,
+        response: { 204: noContent, 400: errorSchema, 401: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
     async (request, reply) => {
@@ -175,32 +154,21 @@ export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWitho
       await audit({ type: 'password_changed', actor: labelOf(session.user), target: labelOf(session.user), ip: request.ip, outcome: 'success' });
       // The generated first password has served its purpose: it must not outlive the change.
       if (session.user.must_change_password === 1) await forgetTempAdminPassword(deps);
-      return reply.code(204).send();
+      return sendNoContent(reply, 204);
     },
   );
 
-  app.get('/api/users', { config: { access: 'admin' }, schema: { tags: ['users'], response: { 200: { type: 'object', properties: { users: { type: 'array', items: userSchema } } } } } }, async () => ({
+  app.get('/api/users', { config: { access: 'admin' }, schema: { tags: ['users'], response: { 200: userListSchema } } }, async () => ({
     users: (await listUsers(deps.db)).map(toUser),
   }));
 
-  app.post<{ Body: { email?: string | null; username?: string | null; name: string; role: 'system-admin' | 'user'; password?: string | null } }>(
+  app.post(
     '/api/users',
     {
       config: { access: 'admin' },
       schema: {
         tags: ['users'],
-        body: {
-          type: 'object',
-          properties: {
-            email: { type: ['string', 'null'], maxLength: 320 },
-            username: { type: ['string', 'null'], maxLength: 64 },
-            name: str(200),
-            role: { type: 'string', enum: ['system-admin', 'user'] },
-            password: { type: ['string', 'null'], maxLength: 1024 },
-          },
-          required: ['name', 'role'],
-          additionalProperties: false,
-        },
+        body: createUserBodySchema,
         response: { 201: userEnvelope, 400: errorSchema, 409: errorSchema },
       },
     },
@@ -228,23 +196,14 @@ export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWitho
     },
   );
 
-  app.patch<{ Params: { id: string }; Body: { name?: string; email?: string | null; role?: 'system-admin' | 'user'; disabled?: boolean } }>(
+  app.patch(
     '/api/users/:id',
     {
       config: { access: 'admin' },
       schema: {
         tags: ['users'],
         params: idParams,
-        body: {
-          type: 'object',
-          properties: {
-            name: str(200),
-            email: { type: ['string', 'null'], maxLength: 320 },
-            role: { type: 'string', enum: ['system-admin', 'user'] },
-            disabled: { type: 'boolean' },
-          },
-          additionalProperties: false,
-        },
+        body: patchUserBodySchema,
         response: { 200: userEnvelope, 400: errorSchema, 404: errorSchema, 409: errorSchema },
       },
     },
@@ -282,7 +241,7 @@ export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWitho
     },
   );
 
-  app.post<{ Params: { id: string } }>(
+  app.post(
     '/api/users/:id/unlock',
     { config: { access: 'admin' }, schema: { tags: ['users'], params: idParams, response: { 200: userEnvelope, 404: errorSchema } } },
     async (request) => {
@@ -292,13 +251,13 @@ export async function accountRoutes(app: FastifyInstance, { deps, onCreatedWitho
     },
   );
 
-  app.delete<{ Params: { id: string } }>(
+  app.delete(
     '/api/users/:id',
-    { config: { access: 'admin' }, schema: { tags: ['users'], params: idParams, response: { 204: { type: 'null' }, 404: errorSchema, 409: errorSchema } } },
-    async (request, reply: FastifyReply) => {
+    { config: { access: 'admin' }, schema: { tags: ['users'], params: idParams, response: { 204: noContent, 404: errorSchema, 409: errorSchema } } },
+    async (request, reply) => {
       const removed = await removeUser(deps, request.params.id);
       await audit({ type: 'user_deleted', actor: actorOf(request), target: labelOf(removed), ip: request.ip, outcome: 'success' });
-      return reply.code(204).send();
+      return sendNoContent(reply, 204);
     },
   );
 }

@@ -2,26 +2,15 @@ import type { Selectable, Updateable } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/schema.js';
 import { normalizeEmail, normalizeUsername } from './identifiers.js';
+import type { User } from './api-schemas.js';
 
 // Only this file touches the users table.
 
 export type UserRow = Selectable<UsersTable>;
 export type Role = UsersTable['role'];
 
-export interface User {
-  id: string;
-  email: string | null;
-  username: string | null;
-  name: string;
-  role: Role;
-  disabled: boolean;
-  mustChangePassword: boolean;
-  hasPassword: boolean;
-  /** too many failed sign-ins from untrusted clients: a reset or an admin's unlock lifts it */
-  locked: boolean;
-  createdAt: string;
-  passwordChangedAt: string;
-}
+/** An account as the API shows it: its type comes from the API's schema, so toUser cannot drift from it. */
+export type { User };
 
 export function toUser(row: UserRow): User {
   return {

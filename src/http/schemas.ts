@@ -1,4 +1,8 @@
-// JSON-schema pieces every feature's routes share.
+// JSON-schema pieces every feature's routes share. Each schema is the one source of its type
+// (json-schema-to-ts derives it at compile time; the schema objects reach Ajv and the OpenAPI
+// document exactly as written).
+import type { FastifyReply } from 'fastify';
+import type { FromSchema } from 'json-schema-to-ts';
 
 /** The body of every error answer: `{ error, message }` plus fields, reasons or a hint. */
 export const errorSchema = {
@@ -7,6 +11,29 @@ export const errorSchema = {
   required: ['error', 'message'],
   additionalProperties: true,
 } as const;
+export type ErrorBody = FromSchema<typeof errorSchema>;
+
+/** The `:id` of a user, a delivery or a captured message. */
+export const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  required: ['id'],
+} as const;
+export type IdParams = FromSchema<typeof idParams>;
+
+/** A bodiless answer (204, 202). */
+export const noContent = { type: 'null' } as const;
+
+/**
+ * Ends a bodiless answer without a payload. The schema's type (`null`) would have the route send
+ * `null`, which on a 202 goes out as a JSON body "null" with a content type.
+ */
+export function sendNoContent(reply: FastifyReply, status: 202 | 204): FastifyReply {
+  return reply.code(status).send();
+}
+
+/** `?limit=` of a paged list: 1 to 999 as digits, no coercion (the route caps it). */
+export const pageLimitSchema = { type: 'string', pattern: '^(?:[1-9]\\d{0,2})$' } as const;
 
 /** Sign-in, recovery and password routes take small bodies only. */
 export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;

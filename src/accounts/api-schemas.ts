@@ -1,0 +1,98 @@
+// The shapes of the sign-in and users API: each JSON schema is what Ajv checks and the OpenAPI
+// document shows, and the one source of its TypeScript type (the routes' and the web app's).
+// Plain data, no HTTP: the domain may take its types from here.
+import type { FromSchema } from 'json-schema-to-ts';
+
+/** A non-empty string of at most `maxLength` UTF-16 units. */
+const str = (maxLength: number, minLength = 1) => ({ type: 'string', minLength, maxLength }) as const;
+
+export const roleSchema = { type: 'string', enum: ['system-admin', 'user'] } as const;
+export type Role = FromSchema<typeof roleSchema>;
+
+/** An account as the API shows it: never a hash, a token or a lock's counters. */
+export const userSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    email: { type: ['string', 'null'] },
+    username: { type: ['string', 'null'] },
+    name: { type: 'string' },
+    role: roleSchema,
+    disabled: { type: 'boolean' },
+    mustChangePassword: { type: 'boolean' },
+    hasPassword: { type: 'boolean' },
+    /** too many failed sign-ins from untrusted clients: a reset or an admin's unlock lifts it */
+    locked: { type: 'boolean' },
+    /** ISO-8601 UTC */
+    createdAt: { type: 'string' },
+    /** ISO-8601 UTC */
+    passwordChangedAt: { type: 'string' },
+  },
+  required: ['id', 'email', 'username', 'name', 'role', 'disabled', 'mustChangePassword', 'hasPassword', 'locked', 'createdAt', 'passwordChangedAt'],
+  additionalProperties: false,
+} as const;
+export type User = FromSchema<typeof userSchema>;
+
+export const userEnvelopeSchema = { type: 'object', properties: { user: userSchema }, required: ['user'], additionalProperties: false } as const;
+export type UserEnvelope = FromSchema<typeof userEnvelopeSchema>;
+
+export const userListSchema = {
+  type: 'object',
+  properties: { users: { type: 'array', items: userSchema } },
+  required: ['users'],
+  additionalProperties: false,
+} as const;
+export type UserList = FromSchema<typeof userListSchema>;
+
+export const loginBodySchema = {
+  type: 'object',
+  properties: { login: str(320), password: str(1024) },
+  required: ['login', 'password'],
+  additionalProperties: false,
+} as const;
+/** `login` is an email or a username. */
+export type LoginBody = FromSchema<typeof loginBodySchema>;
+
+/** The policy's numbers, so pages can give live feedback before the server refuses. */
+export const passwordPolicySchema = {
+  type: 'object',
+  properties: { minLength: { type: 'integer' }, maxLength: { type: 'integer' } },
+  required: ['minLength', 'maxLength'],
+  additionalProperties: false,
+} as const;
+export type PasswordPolicy = FromSchema<typeof passwordPolicySchema>;
+
+export const changePasswordBodySchema = {
+  type: 'object',
+  properties: { currentPassword: str(1024), newPassword: str(1024) },
+  required: ['currentPassword', 'newPassword'],
+  additionalProperties: false,
+} as const;
+export type ChangePasswordBody = FromSchema<typeof changePasswordBodySchema>;
+
+export const createUserBodySchema = {
+  type: 'object',
+  properties: {
+    email: { type: ['string', 'null'], maxLength: 320 },
+    username: { type: ['string', 'null'], maxLength: 64 },
+    name: str(200),
+    role: roleSchema,
+    /** null or blank: the user gets an email to set a password */
+    password: { type: ['string', 'null'], maxLength: 1024 },
+  },
+  required: ['name', 'role'],
+  additionalProperties: false,
+} as const;
+export type CreateUserBody = FromSchema<typeof createUserBodySchema>;
+
+export const patchUserBodySchema = {
+  type: 'object',
+  properties: {
+    name: str(200),
+    email: { type: ['string', 'null'], maxLength: 320 },
+    role: roleSchema,
+    disabled: { type: 'boolean' },
+  },
+  additionalProperties: false,
+} as const;
+export type PatchUserBody = FromSchema<typeof patchUserBodySchema>;
