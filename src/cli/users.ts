@@ -54,9 +54,10 @@ const create = command(CREATE_USAGE, async (args) => {
   const flags = { email: values.email, username: values.username, name: values.name ?? '', role: values.role ?? '' };
   // The arguments are judged before stdin is read, so a typo is reported before the password prompt.
   judge({ ...flags, password: PASSWORD_NOT_YET_READ });
-  const user = judge({ ...flags, password: await readSecretInput('Password for the new user: ') });
-  // A blank password means "send a set-password link" to the route; the CLI sends no mail.
-  if (user.password === null) throw new UsageError('a blank password was given on stdin');
+  const password = await readSecretInput('Password for the new user: ');
+  // To the route a blank password means "send a set-password link"; the CLI sends no mail.
+  if (password.trim() === '') throw new UsageError('a blank password was given on stdin');
+  const user = judge({ ...flags, password });
   return withRuntime(async (deps) => {
     await migrateToLatest(deps.db);
     const created = await createUser(deps, user);
