@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
@@ -8,6 +7,7 @@ import type { AppDeps } from '../../src/deps.js';
 import type { OutgoingMessage } from '../../src/mail/transport.js';
 import { addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
 import { fakeHasher, linksIn, requestWhileOverloaded } from './abuse-helpers.js';
+import { listenRaw } from './support/raw-http.js';
 
 // Issue 4 item 4: links in mail come only from PUBLIC_URL, whatever Host or forwarding headers a
 // request carries; HSTS when PUBLIC_URL is https; no Referer ever leaves a page of ours; the reset
@@ -87,15 +87,6 @@ describe('links in mail come only from PUBLIC_URL', () => {
   }
 
   describe('over a real socket', () => {
-    function raw(port: number, request: string): Promise<string> {
-      return new Promise((resolve, reject) => {
-        const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
-        let out = '';
-        socket.on('data', (d) => (out += String(d)));
-        socket.on('end', () => resolve(out));
-        socket.on('error', reject);
-      });
-    }
     const post = (target: string, body: string | undefined, headers: string[]): string =>
       [
         `POST ${target} HTTP/1.1`,
@@ -113,13 +104,13 @@ describe('links in mail come only from PUBLIC_URL', () => {
         const jane = await addUser(ctx, { email: 'jane@example.com' });
         await addUser(ctx, { username: 'root', email: 'root@example.com', role: 'system-admin' });
         const admin = await signIn(ctx, 'root');
-        const port = Number(new URL(await ctx.app.listen({ host: '127.0.0.1', port: 0 })).port);
+        const server = await listenRaw(ctx.app);
         const poison = ['Host: evil.example', 'X-Forwarded-Host: evil.example', 'X-Forwarded-Proto: http', 'Forwarded: host=evil.example;proto=http'];
         const answers = [
-          await raw(port, post('http://evil.example/api/auth/forgot-password', JSON.stringify({ email: 'jane@example.com' }), poison)),
-          await raw(port, post('https://evil.example:8443/api/auth/forgot-password', JSON.stringify({ email: 'jane@example.com' }), ['Host: dash.example.com'])),
-          await raw(port, post(`http://evil.example/api/users/${jane.id}/send-reset`, undefined, [...poison, `Cookie: ${admin}`])),
-          await raw(port, post('/api/auth/forgot-password', JSON.stringify({ email: 'jane@example.com' }), poison)),
+          await server.send(post('http://evil.example/api/auth/forgot-password', JSON.stringify({ email: 'jane@example.com' }), poison)),
+          await server.send(post('https://evil.example:8443/api/auth/forgot-password', JSON.stringify({ email: 'jane@example.com' }), ['Host: dash.example.com'])),
+          await server.send(post(`http://evil.example/api/users/${jane.id}/send-reset`, undefined, [...poison, `Cookie: ${admin}`])),
+          await server.send(post('/api/auth/forgot-password', JSON.stringify({ email: 'jane@example.com' }), poison)),
         ];
         // Each answer is an ordinary one: accepted (Node routes the absolute form by its path), or a plain 404.
         for (const answer of answers) expect(answer, answer.slice(0, 200)).toMatch(/^HTTP\/1\.1 (202|404) /);

@@ -1,6 +1,9 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+
+// The one way the tests reach the app over a real socket: `listenRaw` for answers as they crossed
+// the wire (header order, bytes), `rawHttp` for requests no HTTP client would send.
 
 /** A response as it crossed the wire: status, header names in order, header values and body bytes. */
 export interface RawResponse {
@@ -15,7 +18,20 @@ export interface RawClient {
   url: string;
   request(method: string, path: string, options?: { json?: unknown; headers?: Record<string, string> }): Promise<RawResponse>;
   post(path: string, json: unknown, headers?: Record<string, string>): Promise<RawResponse>;
+  /** `request` written as it stands on a new connection (see rawHttp) */
+  send(request: string): Promise<string>;
   close(): void;
+}
+
+/** Writes `request` byte for byte to 127.0.0.1:port and resolves with everything the server sent until it closed the connection. */
+export function rawHttp(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+    let out = '';
+    socket.on('data', (d) => (out += String(d)));
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+  });
 }
 
 /** Starts the app on an ephemeral port of 127.0.0.1 and returns a client that keeps one connection alive. */
@@ -53,6 +69,7 @@ export async function listenRaw(app: FastifyInstance): Promise<RawClient> {
     url: `http://127.0.0.1:${port}`,
     request,
     post: (path, json, headers) => request('POST', path, { json, ...(headers ? { headers } : {}) }),
+    send: (raw) => rawHttp(port, raw),
     close: () => agent.destroy(),
   };
 }
