@@ -11,6 +11,7 @@ import type { User } from '../../src/accounts/users-repo.js';
 import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { createLogger } from '../../src/logger.js';
 import { seededRandom } from '../../src/random.js';
+import { nextTestSeed } from './seed.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { createOutboxWorker, type OutboxWorker } from '../../src/mail/outbox.js';
 import type { Mailer, OutgoingMessage } from '../../src/mail/transport.js';
@@ -63,7 +64,7 @@ export async function makeTestApp(
   });
   const mailer = memoryMailer();
   const logger = createLogger('info', sink);
-  const base = { config, db, clock, random: seededRandom(Math.floor(Math.random() * 1e9)), logger, ...options.deps };
+  const base = { config, db, clock, random: seededRandom(nextTestSeed()), logger, ...options.deps };
   const outbox = createOutboxWorker({
     db: base.db,
     clock: base.clock,
