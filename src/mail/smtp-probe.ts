@@ -44,8 +44,7 @@ function openSmtpProbe(ctx: ProbeContext): ProbeSession {
   let opened: { wire: Wire; greeting: Reply | 'speaks-tls' | undefined } | undefined;
   let session: { secured: boolean; ehlo: Reply } | undefined;
   let transporter: Transporter | undefined;
-  // One transport for AUTH and the message, with the options the outbox uses; it connects to the
-  // address that answered above (the certificate is still checked against the configured host).
+  // One transport for AUTH and the message, with the options the outbox uses, to the address that answered.
   const transport = (): Transporter => {
     if (transporter === undefined) {
       const t = nodemailer.createTransport({ ...transportOptions, host: tlsTarget.address });
