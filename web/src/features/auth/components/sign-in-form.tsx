@@ -20,7 +20,7 @@ export function SignInForm({ onSignedIn, forgotPasswordLink }: SignInFormProps) 
       const fields: FieldMessages<'login' | 'password'> = {};
       if (login.trim() === '') fields.login = 'Enter your email or username.';
       if (password === '') fields.password = 'Enter your password.';
-      return fields.login || fields.password ? { fields } : undefined;
+      return Object.keys(fields).length > 0 ? { fields } : undefined;
     },
     action: async () => onSignedIn(await signIn({ login: login.trim(), password })),
     refused: (error) => {
