@@ -1,32 +1,39 @@
 import type { FastifyInstance } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { AppDeps } from '../deps.js';
 import { auditLabel, recordAudit } from '../audit/audit.js';
 import { notFound, rateLimited } from '../errors.js';
-import { AUTH_BODY_LIMIT_BYTES, errorSchema } from '../http/schemas.js';
+import { AUTH_BODY_LIMIT_BYTES, errorSchema, idParams, noContent, sendNoContent } from '../http/schemas.js';
 import { actorOf } from '../accounts/access.js';
 import { findUserById } from '../accounts/users-repo.js';
+import {
+  forgotPasswordAcceptedSchema,
+  forgotPasswordBodySchema,
+  resetPasswordBodySchema,
+  resetTokenStatusSchema,
+  verifyResetTokenBodySchema,
+  type ForgotPasswordAccepted,
+} from './api-schemas.js';
 import { completeReset, requestPasswordReset, sendResetLink, verifyResetToken } from './service.js';
 
 /** One body for every well-formed address: known, unknown, disabled or throttled. */
 export const FORGOT_PASSWORD_ACCEPTED = {
   message: 'If an account uses this address, an email with a link to reset the password is on its way.',
-} as const;
+} as const satisfies ForgotPasswordAccepted;
 
 export const SEND_RESET_PER_ADMIN_PER_10_MINUTES = 20;
 
-const tokenField = { type: 'string', minLength: 1, maxLength: 200 } as const;
-const passwordField = { type: 'string', minLength: 1, maxLength: 1024 } as const;
-
-export async function recoveryRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  app.post<{ Body: { email: string } }>(
+export async function recoveryRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
+  app.post(
     '/api/auth/forgot-password',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: { access: 'public' },
       schema: {
         tags: ['recovery'],
-        body: { type: 'object', properties: { email: { type: 'string', minLength: 1, maxLength: 320 } }, required: ['email'], additionalProperties: false },
-        response: { 202: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] }, 400: errorSchema },
+        body: forgotPasswordBodySchema,
+        response: { 202: forgotPasswordAcceptedSchema, 400: errorSchema },
       },
     },
     async (request, reply) => {
@@ -35,54 +42,45 @@ export async function recoveryRoutes(app: FastifyInstance, deps: AppDeps): Promi
     },
   );
 
-  app.post<{ Body: { token: string } }>(
+  app.post(
     '/api/auth/reset-password/verify',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: { access: 'public' },
       schema: {
         tags: ['recovery'],
-        body: { type: 'object', properties: { token: tokenField }, required: ['token'], additionalProperties: false },
-        response: {
-          200: { type: 'object', properties: { valid: { type: 'boolean' }, expiresAt: { type: 'string' } }, required: ['valid', 'expiresAt'] },
-          400: errorSchema,
-          429: errorSchema,
-        },
+        body: verifyResetTokenBodySchema,
+        response: { 200: resetTokenStatusSchema, 400: errorSchema, 429: errorSchema },
       },
     },
     async (request) => ({ valid: true, ...(await verifyResetToken(deps, request.body.token, request.ip)) }),
   );
 
-  app.post<{ Body: { token: string; password: string; confirmPassword: string } }>(
+  app.post(
     '/api/auth/reset-password',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: { access: 'public' },
       schema: {
         tags: ['recovery'],
-        body: {
-          type: 'object',
-          properties: { token: tokenField, password: passwordField, confirmPassword: passwordField },
-          required: ['token', 'password', 'confirmPassword'],
-          additionalProperties: false,
-        },
-        response: { 204: { type: 'null' }, 400: errorSchema, 429: errorSchema },
+        body: resetPasswordBodySchema,
+        response: { 204: noContent, 400: errorSchema, 429: errorSchema },
       },
     },
     async (request, reply) => {
       await completeReset(deps, request.body, request.ip);
-      return reply.code(204).send();
+      return sendNoContent(reply, 204);
     },
   );
 
-  app.post<{ Params: { id: string } }>(
+  app.post(
     '/api/users/:id/send-reset',
     {
       config: { access: 'admin' },
       schema: {
         tags: ['users'],
-        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] },
-        response: { 202: { type: 'null' }, 404: errorSchema, 409: errorSchema, 429: errorSchema },
+        params: idParams,
+        response: { 202: noContent, 404: errorSchema, 409: errorSchema, 429: errorSchema },
       },
     },
     async (request, reply) => {
@@ -94,7 +92,7 @@ export async function recoveryRoutes(app: FastifyInstance, deps: AppDeps): Promi
       if (user === undefined) throw notFound('No such user.');
       await sendResetLink(deps, user, 'reset', request.session?.user.id ?? null);
       await recordAudit(deps.db, deps.clock, { type: 'admin_reset_sent', actor: actorOf(request), target: auditLabel(user), ip: request.ip, outcome: 'success' });
-      return reply.code(202).send();
+      return sendNoContent(reply, 202);
     },
   );
 }
