@@ -37,8 +37,6 @@ export interface Form<V, K extends string> {
   refs: Record<K, RefObject<HTMLInputElement>>;
   /** a field's value, setter, error and input, to spread on the field */
   field: <F extends K & keyof V>(name: F) => FieldBinding<V[F]>;
-  /** shows these errors alone, and focuses the first field (in the form's order) that has one */
-  show: (errors: FormErrors<K>) => void;
   /** an onSubmit handler: the check, then the action once at a time, its refusal shown where `refused` puts it */
   submit: (submission: Submission<K>) => (event: Event) => Promise<void>;
 }
@@ -55,6 +53,7 @@ export function useForm<V extends object, K extends string>(initial: V | (() => 
     (value: V[F]) =>
       setValues((v) => ({ ...v, [field]: value }));
 
+  // Shows these errors alone, and focuses the first field (in the form's order) that has one.
   function show(found: FormErrors<K>): void {
     setShown(found);
     const first = fields.find((name) => found.fields?.[name] !== undefined);
@@ -70,7 +69,6 @@ export function useForm<V extends object, K extends string>(initial: V | (() => 
     pending,
     refs,
     field: (name) => ({ value: values[name], onValue: set(name), error: errors[name], inputRef: refs[name] }),
-    show,
     submit:
       ({ check, action, refused }) =>
       async (event) => {
