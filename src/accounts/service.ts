@@ -1,5 +1,4 @@
 import type { AppDeps } from '../deps.js';
-import { dialectOf } from '../db/index.js';
 import { normalizeUsername } from './identifiers.js';
 import { invalidInput, notFound, unauthenticated, type DomainError } from '../errors.js';
 import { lastAdmin, taken, weakPassword } from './errors.js';
@@ -15,6 +14,8 @@ import {
   findUserById,
   findUserByLogin,
   insertUser,
+  lockAdmins,
+  lockCurrentPassword,
   recordLoginFailure,
   setPasswordHash,
   toUser,
@@ -109,9 +110,7 @@ export async function signIn(
   // The session is written only if the password just verified is still the account's: a reset
   // or change that committed meanwhile revoked every session, and this one must not outlive it.
   const session = await deps.db.transaction().execute(async (trx) => {
-    let current = trx.selectFrom('users').select('id').where('id', '=', row.id).where('password_changed_at', '=', row.password_changed_at).where('disabled', '=', 0);
-    if (dialectOf(trx) === 'postgres') current = current.forShare();
-    if ((await current.executeTakeFirst()) === undefined) return undefined;
+    if (!(await lockCurrentPassword(trx, row))) return undefined;
     return createSession({ db: trx, clock: deps.clock, random: deps.random }, row.id, input.session.policy, input.session.meta);
   });
   if (session === undefined) return { outcome: 'invalid_credentials' };
@@ -246,11 +245,6 @@ export async function removeUser(deps: AccountDeps, id: string): Promise<UserRow
     await deleteUser(trx, id);
     return before;
   });
-}
-
-async function lockAdmins(trx: AccountDeps['db']): Promise<void> {
-  if (dialectOf(trx) !== 'postgres') return;
-  await trx.selectFrom('users').select('id').where('role', '=', 'system-admin').forUpdate().execute();
 }
 
 /** Sets a password without knowing the old one (CLI break-glass, first admin); revokes every session. */

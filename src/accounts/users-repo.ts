@@ -1,10 +1,12 @@
 import type { Selectable, Updateable } from 'kysely';
-import type { Db } from '../db/index.js';
+import { dialectOf, type Db } from '../db/index.js';
 import type { UsersTable } from '../db/schema.js';
 import { normalizeEmail, normalizeUsername } from './identifiers.js';
 import type { User } from './api-schemas.js';
 
-// Only this file touches the users table.
+// Only this file writes or locks the users table. Three look-ups join it, for one round trip
+// where it matters — a session's, a reset token's and a trusted device's user (sessions.ts,
+// recovery/tokens.ts, devices.ts) — and take the row whole, so UserRow stays the one shape.
 
 export type UserRow = Selectable<UsersTable>;
 export type Role = UsersTable['role'];
@@ -192,4 +194,31 @@ export function uniqueViolation(err: unknown): 'email' | 'username' | undefined 
   if (text.includes('email_normalized')) return 'email';
   if (text.includes('username_normalized')) return 'username';
   return undefined;
+}
+
+/**
+ * Inside a transaction: true when the account still has this password version and is enabled,
+ * and (PostgreSQL) holds a share lock on its row until the transaction ends, so a reset or a
+ * change that writes the password waits for it.
+ */
+export async function lockCurrentPassword(trx: Db, user: Pick<UserRow, 'id' | 'password_changed_at'>): Promise<boolean> {
+  let q = trx.selectFrom('users').select('id').where('id', '=', user.id).where('password_changed_at', '=', user.password_changed_at).where('disabled', '=', 0);
+  if (dialectOf(trx) === 'postgres') q = q.forShare();
+  return (await q.executeTakeFirst()) !== undefined;
+}
+
+/**
+ * Inside a transaction (PostgreSQL): the account row locked as an UPDATE would lock it (NO KEY:
+ * rows that reference the user may still be inserted). SQLite needs none: a write takes the
+ * database's one write lock.
+ */
+export async function lockUserForWrite(trx: Db, id: string): Promise<void> {
+  if (dialectOf(trx) !== 'postgres') return;
+  await trx.selectFrom('users').select('id').where('id', '=', id).forNoKeyUpdate().execute();
+}
+
+/** Inside a transaction (PostgreSQL): every admin row locked, so two admins demoting each other cannot both succeed. */
+export async function lockAdmins(trx: Db): Promise<void> {
+  if (dialectOf(trx) !== 'postgres') return;
+  await trx.selectFrom('users').select('id').where('role', '=', 'system-admin').forUpdate().execute();
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { dialectOf, type Db } from '../db/index.js';
+import type { Db } from '../db/index.js';
 import type { Random } from '../random.js';
-import { findUserById, type UserRow } from '../accounts/users-repo.js';
+import { findUserById, lockUserForWrite, type UserRow } from '../accounts/users-repo.js';
 
 // Only this file touches the reset_tokens table: one row per account at most (unique user_id).
 
@@ -107,19 +107,12 @@ function isBound(user: UserRow, t: { expiresAtMs: number; boundPw: number; bound
  * account is read again there so a change that raced in after verification still voids it.
  */
 export async function consumeResetToken(trx: Db, tokenHash: string, nowMs: number): Promise<UserRow | null> {
-  if (dialectOf(trx) === 'postgres') {
-    // READ COMMITTED: without this lock an email or password change could commit between the
-    // read below and the caller's password write, and the reset would succeed with a link bound
-    // to an email the account no longer had. The lock an UPDATE takes (NO KEY: inserts that
-    // reference the user still pass), taken before the token row's, as deleting a user does.
-    // SQLite needs none: the delete below takes the database's one write lock.
-    await trx
-      .selectFrom('users')
-      .select('id')
-      .where('id', '=', (eb) => eb.selectFrom('reset_tokens').select('user_id').where('token_hash', '=', tokenHash))
-      .forNoKeyUpdate()
-      .execute();
-  }
+  // READ COMMITTED (PostgreSQL): without this lock an email or password change could commit
+  // between the read below and the caller's password write, and the reset would succeed with a
+  // link bound to an email the account no longer had. The account row is locked before the
+  // token row, as deleting a user does.
+  const owner = await trx.selectFrom('reset_tokens').select('user_id').where('token_hash', '=', tokenHash).executeTakeFirst();
+  if (owner !== undefined) await lockUserForWrite(trx, owner.user_id);
   const row = await trx
     .deleteFrom('reset_tokens')
     .where('token_hash', '=', tokenHash)
