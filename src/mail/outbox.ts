@@ -3,9 +3,10 @@ import type { Logger } from 'pino';
 import type { Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import { dialectOf, type Db } from '../db/index.js';
-import type { DeliveryKind, DeliveryStatus, MailOutboxTable } from '../db/schema.js';
+import type { DeliveryKind, MailOutboxTable } from '../db/schema.js';
 import type { Random } from '../random.js';
 import { classifySendError, type Mailer, type MailSendError, type OutgoingMessage } from './transport.js';
+import type { Delivery } from './api-schemas.js';
 
 // Only this file touches the mail_outbox table.
 
@@ -62,15 +63,8 @@ export async function deleteOldDeliveries(db: Db, nowMs: number): Promise<void> 
     .execute();
 }
 
-export interface Delivery {
-  id: string;
-  at: string;
-  to: string | null;
-  kind: DeliveryKind;
-  status: DeliveryStatus;
-  attempts: number;
-  lastError: string | null;
-}
+/** A delivery as admins see it: its type comes from the API's schema, so listDeliveries cannot drift from it. */
+export type { Delivery };
 
 /** What admins see: rows already addressed to an account, newest first; never a token or a body. */
 export async function listDeliveries(db: Db, options: { limit: number; before?: string | undefined }): Promise<Delivery[]> {

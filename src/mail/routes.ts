@@ -1,12 +1,24 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { AppDeps } from '../deps.js';
 import { recordAudit } from '../audit/audit.js';
 import { actorOf, currentSession } from '../accounts/access.js';
 import { maskEmail, parseEmail } from '../accounts/identifiers.js';
 import { invalidInput, notFound, rateLimited } from '../errors.js';
-import { errorSchema } from '../http/schemas.js';
+import { errorSchema, idParams, pageLimitSchema } from '../http/schemas.js';
 import { verifyCurrentPassword } from '../accounts/reauth.js';
 import { SecretStoreUnavailableError, type SecretStore } from '../secrets/store.js';
+import {
+  deliveryListSchema,
+  devMessageEnvelopeSchema,
+  devMessageListSchema,
+  emailSettingsBodySchema,
+  emailSettingsStateSchema,
+  testEmailBodySchema,
+  testEmailFailedSchema,
+  testEmailPassedSchema,
+  type EmailSettingsState,
+} from './api-schemas.js';
 import { reauthenticationRequired } from './errors.js';
 import type { DevInbox } from './dev-inbox.js';
 import { diagnoseEmail } from './diagnose.js';
@@ -27,102 +39,27 @@ const SECRET_CHECK_TIMEOUT_MS = 5000;
 export const DEV_MAIL_HTML_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation";
 
-const settingsProperties = {
-  host: { type: 'string' },
-  port: { type: 'integer' },
-  emailSecretName: { type: 'string' },
-  passwordSecretName: { type: ['string', 'null'] },
-  sslEnabled: { type: 'boolean' },
-} as const;
+/** Whether each named secret resolves now, and why the store could not say. */
+type SecretsReport = Pick<EmailSettingsState, 'secretsResolve' | 'secretsError'>;
 
-const settingsResponse = {
-  type: 'object',
-  properties: {
-    ...settingsProperties,
-    configured: { type: 'boolean' },
-    secretsResolve: {
-      type: 'object',
-      properties: { email: { type: 'boolean' }, password: { type: ['boolean', 'null'] } },
-      required: ['email', 'password'],
-    },
-    secretsError: { type: 'string' },
-  },
-  required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled', 'configured', 'secretsResolve'],
-} as const;
-
-const stagesSchema = {
-  type: 'array',
-  items: {
-    type: 'object',
-    properties: {
-      name: { type: 'string' },
-      outcome: { type: 'string', enum: ['ok', 'failed', 'skipped'] },
-      detail: { type: 'string' },
-      ms: { type: 'integer' },
-    },
-    required: ['name', 'outcome', 'detail', 'ms'],
-  },
-} as const;
-
-const deliverySchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    at: { type: 'string' },
-    to: { type: ['string', 'null'] },
-    kind: { type: 'string' },
-    status: { type: 'string' },
-    attempts: { type: 'integer' },
-    lastError: { type: ['string', 'null'] },
-  },
-  required: ['id', 'at', 'to', 'kind', 'status', 'attempts', 'lastError'],
-} as const;
-
-const messageSummary = {
-  id: { type: 'string' },
-  at: { type: 'string' },
-  from: { type: 'string' },
-  to: { type: 'string' },
-  subject: { type: 'string' },
-} as const;
-
-interface SecretsReport {
-  secretsResolve: { email: boolean; password: boolean | null };
-  secretsError?: string;
-}
-
-type SettingsBody = EmailSettings & { currentPassword?: string };
-
-
-export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
   const audit = (input: Parameters<typeof recordAudit>[2]): Promise<void> => recordAudit(deps.db, deps.clock, input);
 
-  app.get('/api/settings/email', { config: { access: 'admin' }, schema: { tags: ['settings'], response: { 200: settingsResponse } } }, async () => {
+  app.get('/api/settings/email', { config: { access: 'admin' }, schema: { tags: ['settings'], response: { 200: emailSettingsStateSchema } } }, async () => {
     const saved = await findEmailSettings(deps.db);
     const settings = saved ?? DEFAULT_EMAIL_SETTINGS;
     return { ...settings, configured: saved !== undefined, ...(await checkSecrets(deps, settings)) };
   });
 
-  app.put<{ Body: SettingsBody }>(
+  app.put(
     '/api/settings/email',
     {
       config: { access: 'admin' },
       schema: {
         tags: ['settings'],
-        body: {
-          type: 'object',
-          properties: {
-            host: { type: 'string', maxLength: 255 },
-            port: { type: 'integer' },
-            emailSecretName: { type: 'string', maxLength: 200 },
-            passwordSecretName: { type: ['string', 'null'], maxLength: 200 },
-            sslEnabled: { type: 'boolean' },
-            currentPassword: { type: 'string', maxLength: 1024 },
-          },
-          required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled'],
-          additionalProperties: false,
-        },
-        response: { 200: settingsResponse, 400: errorSchema, 429: errorSchema },
+        body: emailSettingsBodySchema,
+        response: { 200: emailSettingsStateSchema, 400: errorSchema, 429: errorSchema },
       },
     },
     async (request) => {
@@ -155,22 +92,14 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
   );
 
-  app.post<{ Body: { to: string } }>(
+  app.post(
     '/api/settings/email/test',
     {
       config: { access: 'admin' },
       schema: {
         tags: ['settings'],
-        body: { type: 'object', properties: { to: { type: 'string', maxLength: 320 } }, required: ['to'], additionalProperties: false },
-        response: {
-          200: { type: 'object', properties: { ok: { type: 'boolean' }, stages: stagesSchema }, required: ['ok', 'stages'] },
-          400: errorSchema,
-          502: {
-            type: 'object',
-            properties: { ok: { type: 'boolean' }, error: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' }, stages: stagesSchema },
-            required: ['ok', 'error', 'message', 'hint', 'stages'],
-          },
-        },
+        body: testEmailBodySchema,
+        response: { 200: testEmailPassedSchema, 400: errorSchema, 502: testEmailFailedSchema },
       },
     },
     async (request, reply) => {
@@ -195,7 +124,7 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
   );
 
-  app.get<{ Querystring: { limit?: string; before?: string } }>(
+  app.get(
     '/api/mail/deliveries',
     {
       config: { access: 'admin' },
@@ -204,12 +133,12 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'string', pattern: '^(?:[1-9]\\d{0,2})$' },
+            limit: pageLimitSchema,
             before: { type: 'string', pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$' },
           },
           additionalProperties: false,
         },
-        response: { 200: { type: 'object', properties: { deliveries: { type: 'array', items: deliverySchema } }, required: ['deliveries'] } },
+        response: { 200: deliveryListSchema },
       },
     },
     async (request) => {
@@ -224,7 +153,6 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     if (deps.devInbox === undefined || !isLocalRequest(request, deps.config.publicUrl.hostname)) throw notFound();
     return deps.devInbox;
   };
-  const idParams = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] } as const;
 
   app.get(
     '/api/dev/mailbox',
@@ -233,7 +161,7 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       schema: {
         tags: ['dev'],
         response: {
-          200: { type: 'object', properties: { messages: { type: 'array', items: { type: 'object', properties: messageSummary } } }, required: ['messages'] },
+          200: devMessageListSchema,
           404: errorSchema,
         },
       },
@@ -245,23 +173,14 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     }),
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get(
     '/api/dev/mailbox/:id',
     {
       config: { access: 'public' },
       schema: {
         tags: ['dev'],
         params: idParams,
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              message: { type: 'object', properties: { ...messageSummary, text: { type: 'string' }, html: { type: ['string', 'null'] } } },
-            },
-            required: ['message'],
-          },
-          404: errorSchema,
-        },
+        response: { 200: devMessageEnvelopeSchema, 404: errorSchema },
       },
     },
     async (request) => {
@@ -271,7 +190,7 @@ export async function mailRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get(
     '/api/dev/mailbox/:id/html',
     {
       config: { access: 'public' },
