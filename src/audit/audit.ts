@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/index.js';
+import type { AuditEvent } from './api-schemas.js';
 
 export type AuditType =
   | 'login_succeeded'
@@ -42,16 +43,8 @@ export interface AuditInput {
   detail?: Record<string, unknown> | undefined;
 }
 
-export interface AuditEvent {
-  id: number;
-  at: string;
-  type: string;
-  actor: AuditActor | null;
-  target: AuditActor | null;
-  ip: string | null;
-  outcome: 'success' | 'failure';
-  detail: Record<string, unknown> | null;
-}
+/** An event as admins see it: its type comes from the API's schema, so listAudit cannot drift from it. */
+export type { AuditEvent };
 
 export async function recordAudit(db: Db, clock: Clock, input: AuditInput): Promise<void> {
   await db

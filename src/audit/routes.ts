@@ -1,9 +1,13 @@
 import type { FastifyInstance } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { AppDeps } from '../deps.js';
+import { pageLimitSchema } from '../http/schemas.js';
+import { auditEventListSchema } from './api-schemas.js';
 import { listAudit } from './audit.js';
 
-export async function auditRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  app.get<{ Querystring: { limit?: string; before?: string } }>(
+export async function auditRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  const app = fastify.withTypeProvider<JsonSchemaToTsProvider>();
+  app.get(
     '/api/audit',
     {
       config: { access: 'admin' },
@@ -11,9 +15,10 @@ export async function auditRoutes(app: FastifyInstance, deps: AppDeps): Promise<
         tags: ['audit'],
         querystring: {
           type: 'object',
-          properties: { limit: { type: 'string', pattern: '^(?:[1-9]\\d{0,2})$' }, before: { type: 'string', pattern: '^[1-9]\\d{0,15}$' } },
+          properties: { limit: pageLimitSchema, before: { type: 'string', pattern: '^[1-9]\\d{0,15}$' } },
           additionalProperties: false,
         },
+        response: { 200: auditEventListSchema },
       },
     },
     async (request) => {
