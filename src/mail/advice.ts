@@ -1,4 +1,4 @@
-import type { DiagnoseErrorCode } from './diagnose.js';
+import type { DiagnoseErrorCode } from './transport-check.js';
 
 /*
  * What the staged check knows about mail servers and their providers, as data: for each

@@ -5,6 +5,9 @@ import type { SecretStore } from '../secrets/store.js';
 import { ADVICE, errorText, fail, Failure, oneLine, type Situation } from './advice.js';
 import { readSenderSecrets, type SenderSecretsProblem, type SmtpCredentials } from './sender-secrets.js';
 import { type EmailSettings, validateEmailSettings } from './settings.js';
+import type { DiagnoseErrorCode, DiagnoseTimeoutsMs, ProbeStageName, ProbeSession, StepOutcome, TransportCheck } from './transport-check.js';
+
+export type { DiagnoseErrorCode, DiagnoseTimeoutsMs, ProbeContext, ProbeSession, ProbeStageName, StepOutcome, TransportCheck } from './transport-check.js';
 import { smtpCheck } from './smtp-probe.js';
 
 /*
@@ -16,7 +19,6 @@ import { smtpCheck } from './smtp-probe.js';
  */
 
 export type DiagnoseStageName = 'settings' | 'secrets' | 'dns' | ProbeStageName;
-export type ProbeStageName = 'connect' | 'tls' | 'auth' | 'send';
 const PROBE_STAGES: readonly ProbeStageName[] = ['connect', 'tls', 'auth', 'send'];
 export const DIAGNOSE_STAGES: readonly DiagnoseStageName[] = ['settings', 'secrets', 'dns', ...PROBE_STAGES];
 
@@ -27,17 +29,9 @@ export interface DiagnoseStage {
   ms: number;
 }
 
-export type DiagnoseErrorCode = 'not_configured' | 'secret_not_found' | 'dns_failed' | 'connect_failed' | 'tls_failed' | 'auth_failed' | 'rejected';
-
 export type DiagnoseResult =
   | { ok: true; stages: DiagnoseStage[] }
   | { ok: false; error: DiagnoseErrorCode; message: string; hint: string; stages: DiagnoseStage[] };
-
-export interface DiagnoseTimeoutsMs {
-  connect: number;
-  greeting: number;
-  socket: number;
-}
 
 export const DEFAULT_DIAGNOSE_TIMEOUTS_MS: DiagnoseTimeoutsMs = { connect: 10_000, greeting: 10_000, socket: 20_000 };
 
@@ -57,32 +51,6 @@ export interface LookupAddress {
   address: string;
   family: number;
 }
-
-/** What a transport brings to the check: the settings stage's line, and a probe per run. */
-export interface TransportCheck {
-  describe(settings: EmailSettings): string;
-  open(context: ProbeContext): ProbeSession;
-}
-
-export interface ProbeContext {
-  settings: EmailSettings;
-  credentials: SmtpCredentials;
-  /** the configured host without brackets or a trailing dot */
-  host: string;
-  /** every address of the host, in the resolver's order */
-  addresses: string[];
-  to: string;
-  timeouts: DiagnoseTimeoutsMs;
-}
-
-/** A step's detail line, or why the step does not apply. */
-export type StepOutcome = string | { skipped: string };
-
-/**
- * One run of a transport's probe: a step per stage after DNS, called in order until one throws
- * a Failure (advice.ts). What a step learns for the next one is the session's own.
- */
-export type ProbeSession = Record<ProbeStageName, () => Promise<StepOutcome>> & { close(): void };
 
 const NATURAL_CODE: Record<DiagnoseStageName, DiagnoseErrorCode> = {
   settings: 'not_configured',

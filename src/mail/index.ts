@@ -9,6 +9,9 @@ import type { DevInbox } from './dev-inbox.js';
 import { findEmailSettings } from './settings.js';
 import { createSmtpSender, MailNotConfiguredError, type Mailer } from './transport.js';
 
+/** How long stopping waits for the worker thread to finish its current send. */
+const OUTBOX_STOP_MS = 5_000;
+
 /** What the server holds of the delivery worker, wherever it runs. */
 export interface OutboxControl {
   start(): void;
@@ -93,7 +96,8 @@ export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; e
       if (t === undefined) return;
       const exited = new Promise<void>((resolve) => t.once('exit', () => resolve()));
       t.postMessage('stop');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+      // Room for the send under way, well inside the server's 10 s shutdown bound; then the thread is cut off.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, OUTBOX_STOP_MS).unref())]);
       await t.terminate();
     },
   };

@@ -2,7 +2,7 @@ import net from 'node:net';
 import os from 'node:os';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { clip, errorText, fail, Failure, oneLine, refusalAdvice, seconds, signInAdvice } from './advice.js';
-import type { DiagnoseTimeoutsMs, ProbeContext, ProbeSession, TransportCheck } from './diagnose.js';
+import type { DiagnoseTimeoutsMs, ProbeContext, ProbeSession, TransportCheck } from './transport-check.js';
 import { type TlsMode, isLoopbackHost, tlsModeOf } from './settings.js';
 import { isNotTls, speaksTls, type TlsTarget, tlsFailure, upgradeToTls } from './tls-probe.js';
 import { credentialForms, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions } from './transport.js';

@@ -105,7 +105,7 @@ describe('the delivery worker thread', () => {
         },
         devInboxPort: undefined,
       },
-      { logger: createLogger('silent'), entry: new URL('../../dist/mail/outbox-thread.js', import.meta.url) },
+      { logger: createLogger('silent'), entry: new URL('../../dist/outbox-thread.js', import.meta.url) },
     );
     ctx = await makeTestApp({ db, deps: { clock: systemClock, outbox: thread } });
     await addUser(ctx, { email: 'jane@example.com' });

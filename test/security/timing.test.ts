@@ -196,7 +196,7 @@ describe('forgot-password response time', () => {
         },
         devInboxPort: undefined,
       },
-      { logger: createLogger('silent'), entry: new URL('../../dist/mail/outbox-thread.js', import.meta.url) },
+      { logger: createLogger('silent'), entry: new URL('../../dist/outbox-thread.js', import.meta.url) },
     );
     ctx = await makeTestApp({
       db,
