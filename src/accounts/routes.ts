@@ -3,7 +3,8 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { AppDeps } from '../deps.js';
 import { auditLabel as labelOf, recordAudit } from '../audit/audit.js';
 import { invalidInput, rateLimited } from '../errors.js';
-import { AUTH_BODY_LIMIT_BYTES, errorSchema, idParams, noContent, sendNoContent } from '../http/schemas.js';
+import { AUTH_BODY_LIMIT_BYTES, errorSchema, idParams, noContent } from '../http/schemas.js';
+import { sendNoContent } from '../http/replies.js';
 import { actorOf, currentSession } from './access.js';
 import { invalidCredentials, signInLocked } from './errors.js';
 import { parseEmail, parseUsername } from './identifiers.js';

@@ -1,7 +1,6 @@
 // JSON-schema pieces every feature's routes share. Each schema is the one source of its type
 // (json-schema-to-ts derives it at compile time; the schema objects reach Ajv and the OpenAPI
-// document exactly as written).
-import type { FastifyReply } from 'fastify';
+// document exactly as written). Plain data and types only: the web app may import its types.
 import type { FromSchema } from 'json-schema-to-ts';
 
 /** The body of every error answer: `{ error, message }` plus fields, reasons or a hint. */
@@ -21,16 +20,8 @@ export const idParams = {
 } as const;
 export type IdParams = FromSchema<typeof idParams>;
 
-/** A bodiless answer (204, 202). */
+/** A bodiless answer (204, 202): end it with sendNoContent (replies.ts). */
 export const noContent = { type: 'null' } as const;
-
-/**
- * Ends a bodiless answer without a payload. The schema's type (`null`) would have the route send
- * `null`, which on a 202 goes out as a JSON body "null" with a content type.
- */
-export function sendNoContent(reply: FastifyReply, status: 202 | 204): FastifyReply {
-  return reply.code(status).send();
-}
 
 /** `?limit=` of a paged list: 1 to 999 as digits, no coercion (the route caps it). */
 export const pageLimitSchema = { type: 'string', pattern: '^(?:[1-9]\\d{0,2})$' } as const;

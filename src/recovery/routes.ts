@@ -3,7 +3,8 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { AppDeps } from '../deps.js';
 import { auditLabel, recordAudit } from '../audit/audit.js';
 import { notFound, rateLimited } from '../errors.js';
-import { AUTH_BODY_LIMIT_BYTES, errorSchema, idParams, noContent, sendNoContent } from '../http/schemas.js';
+import { AUTH_BODY_LIMIT_BYTES, errorSchema, idParams, noContent } from '../http/schemas.js';
+import { sendNoContent } from '../http/replies.js';
 import { actorOf } from '../accounts/access.js';
 import { findUserById } from '../accounts/users-repo.js';
 import {
