@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { describe } from 'vitest';
 import { createDb, type Db } from '../../src/db/index.js';
@@ -78,4 +81,47 @@ export async function createPgTestDb(): Promise<PgTestDb> {
       });
     },
   };
+}
+
+/** A database for a suite that runs on both dialects: its Kysely instance, and how to throw it away. */
+export interface DialectDb {
+  db: Db;
+  drop(): Promise<void>;
+}
+
+/**
+ * The two databases a flow suite runs on, each with the `describe` to use: SQLite in a file, as
+ * in production (WAL, busy timeout), not :memory:; and a PostgreSQL database of its own.
+ */
+export function bothDialects(describeOnPostgres: PostgresDescribe, tmpPrefix: string): [string, () => Promise<DialectDb>, PostgresDescribe][] {
+  return [
+    [
+      'SQLite',
+      async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+        const db = createDb({ kind: 'sqlite', file: path.join(dir, 'gatehouse.sqlite') });
+        return { db, drop: async () => fs.rmSync(dir, { recursive: true, force: true }) };
+      },
+      describe.runIf(true),
+    ],
+    [
+      'PostgreSQL',
+      async () => {
+        const pgDb = await createPgTestDb();
+        return { db: pgDb.db, drop: () => pgDb.drop() };
+      },
+      describeOnPostgres,
+    ],
+  ];
+}
+
+/** Polls `fn` until it gives a value, failing with `what` after timeoutMs. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }

@@ -1,13 +1,10 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ParsedMail } from 'mailparser';
 import { DeleteQueryNode, SelectQueryNode, TableNode, sql, type KyselyPlugin, type OperationNode, type QueryId } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/accounts/passwords.js';
 import { systemClock } from '../../src/clock.js';
-import { createDb, dialectOf, type Db } from '../../src/db/index.js';
+import { dialectOf, type Db } from '../../src/db/index.js';
 import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { findEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
 import { createOutboxWorker } from '../../src/mail/outbox.js';
@@ -17,7 +14,7 @@ import { hashResetToken } from '../../src/recovery/tokens.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { STRONG_PASSWORD, addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
-import { createPgTestDb, postgresSuite, type PgTestDb, type PostgresDescribe } from '../helpers/pg.js';
+import { bothDialects, postgresSuite, waitFor } from '../helpers/pg.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { findTrustedTestCa } from '../helpers/tls.js';
 
@@ -179,36 +176,7 @@ function tokenFrom(mail: ParsedMail, url: string): string {
   return match![1]!.slice(prefix.length);
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const dialects: [string, () => Promise<{ db: Db; drop(): Promise<void> }>, PostgresDescribe][] = [
-  [
-    'SQLite',
-    async () => {
-      // A file, as in production (WAL, busy timeout), not :memory:.
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-race-'));
-      const db = createDb({ kind: 'sqlite', file: path.join(dir, 'gatehouse.sqlite') });
-      return { db, drop: async () => fs.rmSync(dir, { recursive: true, force: true }) };
-    },
-    describe.runIf(true),
-  ],
-  [
-    'PostgreSQL',
-    async () => {
-      const pg: PgTestDb = await createPgTestDb();
-      return { db: pg.db, drop: () => pg.drop() };
-    },
-    describeOnPostgres,
-  ],
-];
+const dialects = bothDialects(describeOnPostgres, 'gatehouse-race-');
 
 for (const [dialect, makeDb, suite] of dialects) {
   (ca === undefined ? describe.skip : suite)(`racing requests on one account on ${dialect}`, () => {

@@ -1,17 +1,14 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
-import { createDb, type Db } from '../../src/db/index.js';
+import type { Db } from '../../src/db/index.js';
 import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { findEmailSettings, saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
 import { createSmtpMailer } from '../../src/mail/transport.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
-import { createPgTestDb, postgresSuite, type PgTestDb, type PostgresDescribe } from '../helpers/pg.js';
+import { bothDialects, postgresSuite, waitFor } from '../helpers/pg.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { findTrustedTestCa } from '../helpers/tls.js';
 
@@ -77,35 +74,7 @@ function tokenFrom(mail: ParsedMail, url: string): string {
   return token;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const dialects: [string, () => Promise<{ db: Db; drop(): Promise<void> }>, PostgresDescribe][] = [
-  [
-    'SQLite',
-    async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-flow-'));
-      const db = createDb({ kind: 'sqlite', file: path.join(dir, 'gatehouse.sqlite') });
-      return { db, drop: async () => fs.rmSync(dir, { recursive: true, force: true }) };
-    },
-    describe.runIf(true),
-  ],
-  [
-    'PostgreSQL',
-    async () => {
-      const pg: PgTestDb = await createPgTestDb();
-      return { db: pg.db, drop: () => pg.drop() };
-    },
-    describeOnPostgres,
-  ],
-];
+const dialects = bothDialects(describeOnPostgres, 'gatehouse-flow-');
 
 for (const [dialect, makeDb, suite] of dialects) {
   (ca === undefined ? describe.skip : suite)(`password recovery end to end on ${dialect}`, () => {
