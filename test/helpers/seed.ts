@@ -1,10 +1,10 @@
-// Test randomness is fixed so a failure replays: TEST_SEED=n shifts every seed to try other values.
-const BASE_SEED = seedFromEnvironment(process.env.TEST_SEED);
+// Test randomness is fixed so a failure replays: TEST_SEED=n (default 1) moves every seed to try other values.
+export const TEST_SEED = seedFromEnvironment(process.env.TEST_SEED);
 let drawn = 0;
 
 /** A new seed on each call in this test file, counted up from TEST_SEED (default 1): two apps on one database draw different ids. */
 export function nextTestSeed(): number {
-  return (BASE_SEED + drawn++) >>> 0;
+  return (TEST_SEED + drawn++) >>> 0;
 }
 
 function seedFromEnvironment(value: string | undefined): number {
