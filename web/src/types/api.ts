@@ -1,23 +1,34 @@
-/** The shapes the server sends (DESIGN §2), shared by every feature. */
+/**
+ * The shapes the server sends and takes (DESIGN §2), shared by every feature. Each is derived from
+ * its route's JSON schema (src/<feature>/api-schemas.ts), so the server and the web app cannot
+ * drift. Types only (`import type` / `export type`): no server code reaches the bundle.
+ */
+import type { Role, User } from '../../../src/accounts/api-schemas';
 
-export type Role = 'system-admin' | 'user';
+export type { ErrorBody } from '../../../src/http/schemas';
+export type {
+  ChangePasswordBody,
+  CreateUserBody,
+  LoginBody,
+  PasswordPolicy,
+  PatchUserBody,
+  Role,
+  User,
+} from '../../../src/accounts/api-schemas';
+export type { ResetPasswordBody, ResetTokenStatus } from '../../../src/recovery/api-schemas';
+export type {
+  Delivery,
+  DevMessage,
+  DevMessageSummary,
+  EmailSettings,
+  EmailSettingsState,
+  TestEmailResult,
+  TestStage,
+  TestStageOutcome,
+} from '../../../src/mail/api-schemas';
+export type { AuditEvent, AuditParty } from '../../../src/audit/api-schemas';
 
-export interface User {
-  id: string;
-  email: string | null;
-  username: string | null;
-  name: string;
-  role: Role;
-  disabled: boolean;
-  mustChangePassword: boolean;
-  /** too many failed sign-ins from untrusted browsers: only a trusted browser, a reset or an admin's unlock lets them in */
-  locked: boolean;
-  hasPassword?: boolean;
-  createdAt?: string;
-  passwordChangedAt?: string;
-}
-
-/** One reason a password was refused (`weak_password`). */
+/** One reason a password was refused (`weak_password`), as the client reads it from the error body. */
 export interface PasswordReason {
   code: string;
   message: string;

@@ -1,22 +1,7 @@
 import { api } from '../../../lib/api';
+import type { AuditEvent } from '../../../types/api';
 
-export interface AuditParty {
-  id: string | null;
-  label: string | null;
-}
-
-/** One security event; `detail` never holds a secret, token or password. */
-export interface AuditEvent {
-  id: number;
-  /** ISO-8601 UTC */
-  at: string;
-  type: string;
-  actor: AuditParty | null;
-  target: AuditParty | null;
-  ip: string | null;
-  outcome: 'success' | 'failure';
-  detail: Record<string, unknown> | null;
-}
+export type { AuditEvent, AuditParty } from '../../../types/api';
 
 /** Newest first; `before` is the id of the last event already shown. System admins only. */
 export async function getAuditEvents(options: { limit: number; before?: string | undefined }): Promise<AuditEvent[]> {

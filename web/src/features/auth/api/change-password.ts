@@ -1,9 +1,7 @@
 import { api } from '../../../lib/api';
+import type { ChangePasswordBody } from '../../../types/api';
 
-export interface ChangePasswordInput {
-  currentPassword: string;
-  newPassword: string;
-}
+export type ChangePasswordInput = ChangePasswordBody;
 
 /**
  * 204 with a new session cookie (the session id rotates; every other session is signed out);

@@ -1,11 +1,7 @@
 import { ApiError, api } from '../../../lib/api';
-import type { DevMessageSummary } from './get-dev-messages';
+import type { DevMessage } from '../../../types/api';
 
-export interface DevMessage extends DevMessageSummary {
-  text: string;
-  /** null for a text-only message */
-  html: string | null;
-}
+export type { DevMessage } from '../../../types/api';
 
 /** One captured message; null when it is gone (the mailbox keeps the latest 200, in memory) or the mailbox is off. */
 export async function getDevMessage(id: string): Promise<DevMessage | null> {

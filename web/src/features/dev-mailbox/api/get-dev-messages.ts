@@ -1,14 +1,8 @@
 import { ApiError, api } from '../../../lib/api';
+import type { DevMessageSummary } from '../../../types/api';
 
 /** A message the dev mailbox captured (DESIGN §2 Pages: only outside production, only on the same machine). */
-export interface DevMessageSummary {
-  id: string;
-  /** ISO-8601 UTC */
-  at: string;
-  from: string;
-  to: string;
-  subject: string;
-}
+export type { DevMessageSummary } from '../../../types/api';
 
 /** Newest first; null when the dev mailbox is off (404: production, MAIL_DEV_INBOX=false, or not on this machine). */
 export async function getDevMessages(): Promise<DevMessageSummary[] | null> {

@@ -1,10 +1,7 @@
 import { api } from '../../../lib/api';
+import type { ResetPasswordBody } from '../../../types/api';
 
-export interface ResetPasswordInput {
-  token: string;
-  password: string;
-  confirmPassword: string;
-}
+export type ResetPasswordInput = ResetPasswordBody;
 
 /** 204; 400 `invalid_or_expired_token`, then `password_mismatch`, then `weak_password` (reasons). */
 export async function resetPassword(input: ResetPasswordInput): Promise<void> {

@@ -1,5 +1,5 @@
 import { api } from '../../../lib/api';
-import type { EmailSettings, EmailSettingsState } from './get-email-settings';
+import type { EmailSettings, EmailSettingsState } from '../../../types/api';
 
 /**
  * 200 with the saved settings and a fresh secret check. Changing host, port or a secret name

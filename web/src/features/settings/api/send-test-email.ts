@@ -1,18 +1,8 @@
 import { ApiError, api } from '../../../lib/api';
+import type { TestEmailResult, TestStage } from '../../../types/api';
 
-export type TestStageOutcome = 'ok' | 'failed' | 'skipped';
-
-/** One step of the staged check: settings, secrets, dns, connect, tls, auth, send. */
-export interface TestStage {
-  name: string;
-  outcome: TestStageOutcome;
-  detail: string;
-  ms: number;
-}
-
-export type TestEmailResult =
-  | { ok: true; stages: TestStage[] }
-  | { ok: false; error: string; message: string; hint: string; stages: TestStage[] };
+/** A step of the staged check (settings, secrets, dns, connect, tls, auth, send), and the check's answer. */
+export type { TestEmailResult, TestStage, TestStageOutcome } from '../../../types/api';
 
 /**
  * Checks the *saved* settings step by step and sends `to` a test message: 200 `{ok: true, stages}`,

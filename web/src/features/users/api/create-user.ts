@@ -1,14 +1,8 @@
 import { api } from '../../../lib/api';
-import type { Role, User } from '../../../types/api';
+import type { CreateUserBody, User } from '../../../types/api';
 
-export interface CreateUserInput {
-  email: string | null;
-  username: string | null;
-  name: string;
-  role: Role;
-  /** null: the user gets an email to set a password */
-  password: string | null;
-}
+/** A null or blank password: the user gets an email to set one. */
+export type CreateUserInput = CreateUserBody;
 
 /** 201 `{user}`; 400 with `fields` or `weak_password`; 409 `email_taken` / `username_taken`. */
 export async function createUser(input: CreateUserInput): Promise<User> {

@@ -1,12 +1,7 @@
 import { api } from '../../../lib/api';
-import type { Role, User } from '../../../types/api';
+import type { PatchUserBody, User } from '../../../types/api';
 
-export interface UserChanges {
-  name?: string;
-  email?: string | null;
-  role?: Role;
-  disabled?: boolean;
-}
+export type UserChanges = PatchUserBody;
 
 /** 200 `{user}`; 409 `last_admin` when it would leave no enabled system admin; 409 `email_taken`. */
 export async function updateUser(id: string, changes: UserChanges): Promise<User> {
