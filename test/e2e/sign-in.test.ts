@@ -345,7 +345,7 @@ describeInBrowser('sign-in, the forced password change and user administration i
     for (const r of [own.record, fresh.record]) expect(r.pageErrors).toEqual([]);
     await own.context.close();
     await fresh.context.close();
-  });
+  }, 90_000); // 100 real argon2id sign-ins through the browser: slow on a busy 2-core machine
 
   it('signs out everywhere from one browser, and the other browser’s next page load lands on the sign-in page', async () => {
     await addUser(app.ctx, { email: 'sam@example.com', name: 'Sam Sessions' });
