@@ -14,6 +14,7 @@ import { verifyCurrentPassword } from './reauth.js';
 import { MAX_CONSECUTIVE_LOGIN_FAILURES, changePassword, createUser, editUser, removeUser, signIn, unlockUser } from './service.js';
 import { findUserById, listUsers, toUser, type UserChanges, type UserRow } from './users-repo.js';
 import { forgetTempAdminPassword } from './first-admin.js';
+import { parseNewUser } from './new-user.js';
 import { rateLimitKeyOfIp } from '../limits/client-ip.js';
 import {
   changePasswordBodySchema,
@@ -174,22 +175,12 @@ export async function accountRoutes(fastify: FastifyInstance, { deps, onCreatedW
       },
     },
     async (request, reply) => {
-      const body = request.body;
-      const fields: Record<string, string> = {};
-      const email = blank(body.email) ? null : parseEmail(body.email!);
-      if (!blank(body.email) && email === null) fields.email = 'Enter one email address, like name@example.com.';
-      const username = blank(body.username) ? null : parseUsername(body.username!);
-      if (!blank(body.username) && username === null) fields.username = 'Use 1 to 64 letters, digits, dots, dashes or underscores.';
-      const name = body.name.trim();
-      if (name.length === 0) fields.name = 'Required.';
-      if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
-      const password = blank(body.password) ? null : body.password!;
-      if (password === null && email === null) {
-        throw invalidInput('Give a password, or an email to send a set-password link to.', { password: 'Required when there is no email.' });
-      }
-      const user = await createUser(deps, { email, username, name, role: body.role, password });
+      // One reading of a new user for this route and `gatehouse users create`.
+      const parsed = parseNewUser(request.body);
+      if (!parsed.ok) throw invalidInput(parsed.message, parsed.fields);
+      const user = await createUser(deps, parsed.user);
       await audit({ type: 'user_created', actor: actorOf(request), target: labelOf(user), ip: request.ip, outcome: 'success', detail: { role: user.role } });
-      if (password === null) {
+      if (parsed.user.password === null) {
         const row = await findUserById(deps.db, user.id);
         await onCreatedWithoutPassword(row!, request.session?.user.id ?? null);
       }

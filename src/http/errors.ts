@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, invalidInput, notFound, rateLimited } from '../errors.js';
+import type { ErrorBody } from './schemas.js';
 
 /** HTTP's own refusals, raised by the HTTP layer only. */
 export const HTTP_ERROR_CODES = ['forbidden_origin', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type'] as const;
@@ -46,11 +47,7 @@ export const httpError = (code: (typeof HTTP_ERROR_CODES)[number], message: stri
 // Until the CLI catches DomainError by its own name.
 export { DomainError as HttpError };
 
-export interface ErrorBody {
-  error: string;
-  message: string;
-  [key: string]: unknown;
-}
+export type { ErrorBody } from './schemas.js';
 
 export function sendError(reply: FastifyReply, err: DomainError, options: { status?: number } = {}): FastifyReply {
   const status = options.status ?? STATUS_OF_CODE[err.code];
