@@ -201,10 +201,14 @@ export function createLocalSecretStore(options: LocalSecretStoreOptions): Secret
           throw new SecretStoreUnavailableError(`cannot create ${lockPath} (${errorCode(error)})`);
         }
       }
+      const owner = await lockOwner(lockPath);
+      // Released between our try and our look: try again at once. Never unlink here — the lock
+      // may already be the next writer's, and removing it would let two writers in.
+      if (owner === 'released') continue;
       // A writer that crashed leaves its lock behind; its pid being gone makes the lock stale.
       // Two waiters may both see that and race to remove it: the worst case is one lost update,
       // never a torn file, since the file itself is only ever replaced by rename.
-      if (await lockOwnerIsGone(lockPath)) {
+      if (owner === 'dead') {
         await unlink(lockPath).catch(() => undefined);
         continue;
       }
@@ -305,20 +309,21 @@ async function writeDurably(path: string, content: string): Promise<void> {
   }
 }
 
-async function lockOwnerIsGone(lockPath: string): Promise<boolean> {
+/** Who holds the lock: a live process, one that is gone (a stale lock), or nobody any more. */
+async function lockOwner(lockPath: string): Promise<'alive' | 'dead' | 'released'> {
   let owner: number;
   try {
     owner = Number.parseInt(await readFile(lockPath, 'utf8'), 10);
   } catch (error) {
-    return errorCode(error) === 'ENOENT';
+    return errorCode(error) === 'ENOENT' ? 'released' : 'alive';
   }
   // An empty lock file is one being written right now, not a stale one.
-  if (!Number.isInteger(owner) || owner <= 0) return false;
+  if (!Number.isInteger(owner) || owner <= 0) return 'alive';
   try {
     process.kill(owner, 0);
-    return false;
+    return 'alive';
   } catch (error) {
-    return errorCode(error) === 'ESRCH';
+    return errorCode(error) === 'ESRCH' ? 'dead' : 'alive';
   }
 }
 
