@@ -43,7 +43,7 @@ export async function startServer(env: Record<string, string | undefined>): Prom
         '   Username:  admin',
         `   Password:  ${bootstrap.password}`,
         ' You must change this temporary password at first sign-in.',
-        bootstrap.storedInSecrets ? ' It is also kept in the secret store as "tempAdminPassword".' : '',
+        bootstrap.storedInSecrets ? ' It is also kept in the secret store as "tempAdminPassword" until you change it.' : '',
         ' Add a system admin with a real email so password recovery works.',
         '================================================================',
         '',

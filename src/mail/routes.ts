@@ -59,7 +59,7 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
       schema: {
         tags: ['settings'],
         body: emailSettingsBodySchema,
-        response: { 200: emailSettingsStateSchema, 400: errorSchema, 429: errorSchema },
+        response: { 200: emailSettingsStateSchema, 400: errorSchema, 401: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
     async (request) => {

@@ -65,7 +65,7 @@ export async function recoveryRoutes(fastify: FastifyInstance, deps: AppDeps): P
       schema: {
         tags: ['recovery'],
         body: resetPasswordBodySchema,
-        response: { 204: noContent, 400: errorSchema, 429: errorSchema },
+        response: { 204: noContent, 400: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
     async (request, reply) => {
