@@ -61,6 +61,7 @@ const create = command(CREATE_USAGE, async (args) => {
   return withRuntime(async (deps) => {
     await migrateToLatest(deps.db);
     const created = await createUser(deps, user);
+    await recordAudit(deps.db, deps.clock, { type: 'user_created', target: auditLabel(created), outcome: 'success', detail: { role: created.role, via: 'cli' } });
     process.stdout.write(`created user ${created.username ?? created.email} (${created.role}) id=${created.id}\n`);
   });
 });

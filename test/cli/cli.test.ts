@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb } from '../../src/db/index.js';
 import { assertBuilt, runCli, startServer, tempDataDir } from '../helpers/cli.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -41,6 +42,14 @@ describe('gatehouse command line', () => {
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('created user ops@example.com (system-admin)');
+    // Like the Users page, the CLI leaves a user_created row in the audit.
+    const db = createDb({ kind: 'sqlite', file: path.join(dataDir, 'gatehouse.sqlite') });
+    try {
+      const created = await db.selectFrom('audit_events').select(['target_label', 'detail']).where('type', '=', 'user_created').execute();
+      expect(created).toEqual([{ target_label: 'ops@example.com', detail: JSON.stringify({ role: 'system-admin', via: 'cli' }) }]);
+    } finally {
+      await db.destroy();
+    }
     const dup = await runCli(['users', 'create', '--email', 'OPS@example.com', '--name', 'Ops', '--role', 'user'], { env, input: PASSWORD });
     expect(dup.code).toBe(1);
     expect(dup.stderr).toBe('gatehouse: Another user has this email.\n');
