@@ -36,9 +36,14 @@ export interface Config {
   readonly logLevel: string;
   /** the secrets the email settings may name (MAIL_SECRET_NAME_PATTERN); no other secret is read for mail */
   readonly mailSecretNamePattern: RegExp;
+  /** AZURE_AUTHORITY_HOST: Entra ID's host for mail tokens; undefined: login.microsoftonline.com */
+  readonly azureAuthorityHost: string | undefined;
+  /** GRAPH_BASE_URL: Microsoft Graph, https://graph.microsoft.com by default */
+  readonly graphBaseUrl: string;
 }
 
 export const DEFAULT_MAIL_SECRET_NAME_PATTERN = '^(smtp|mail)-';
+export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -131,6 +136,13 @@ export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
     else if (!/^https:\/\//.test(azureVaultUrl)) problems.push('AZURE_KEYVAULT_URL must be an https:// URL');
   }
 
+  // Where Entra ID tokens and Microsoft Graph are: the public cloud by default; a sovereign cloud
+  // or a local fake otherwise. A bearer token never travels in clear.
+  const azureAuthorityHost = read('AZURE_AUTHORITY_HOST');
+  if (azureAuthorityHost !== undefined && !isHttpsUrl(azureAuthorityHost)) problems.push(`AZURE_AUTHORITY_HOST must be an https:// URL (got "${azureAuthorityHost}")`);
+  const graphBaseUrl = read('GRAPH_BASE_URL') ?? DEFAULT_GRAPH_BASE_URL;
+  if (!isHttpsUrl(graphBaseUrl)) problems.push(`GRAPH_BASE_URL must be an https:// URL (got "${graphBaseUrl}")`);
+
   const mailDevInbox = bool('MAIL_DEV_INBOX');
   if (production && mailDevInbox === true) problems.push('MAIL_DEV_INBOX=true is not allowed with NODE_ENV=production');
 
@@ -174,12 +186,23 @@ export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
     trustProxy,
     logLevel,
     mailSecretNamePattern,
+    azureAuthorityHost: azureAuthorityHost?.replace(/\/+$/, ''),
+    graphBaseUrl: graphBaseUrl.replace(/\/+$/, ''),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   for (const section of [config.database, config.secrets, config.limits, config.trustProxy, config.mailSecretNamePattern]) {
     if (typeof section === 'object') Object.freeze(section);
   }
   return Object.freeze(config);
+}
+
+function isHttpsUrl(raw: string): boolean {
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'https:' && u.username === '' && u.password === '' && u.search === '' && u.hash === '';
+  } catch {
+    return false;
+  }
 }
 
 function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {

@@ -19,7 +19,7 @@ const config = loadConfig(data.env);
 const logger = createLogger(config.logLevel).child({ thread: 'outbox' });
 const db = createDb(config.database);
 const secrets = await createConfiguredSecretStore(config, data.env, systemClock);
-const devInboxMailer = data.devInboxPort === undefined ? undefined : createLoopbackMailer(data.devInboxPort, DEV_INBOX_FROM);
+const devInboxMailer = data.devInboxPort === undefined ? undefined : createLoopbackMailer(data.devInboxPort, DEV_INBOX_FROM, config.publicUrl.hostname);
 const mailers = chooseMailer({ db, secrets, config, devInboxMailer });
 const base = { config, db, clock: systemClock, random: cryptoRandom };
 const worker = createOutboxWorker({ db, clock: systemClock, logger, mailer: mailers.mailer, handlers: recoveryHandlers(base) });

@@ -1,14 +1,18 @@
 import { parseEmail } from '../accounts/identifiers.js';
 import { migrateToLatest } from '../db/index.js';
-import { diagnoseEmail, formatStage } from '../mail/diagnose.js';
+import { diagnoseEmail, diagnoseOptions, formatStage } from '../mail/diagnose.js';
 import { findEmailSettings } from '../mail/settings.js';
 import { command, commandGroup, parseOptions, UsageError, withRuntime, type Command } from './command.js';
 
 const TEST_USAGE = `Usage: gatehouse mail test --to E
 
-Checks the saved email settings step by step (DNS, connection, TLS, sign-in to the relay) and
-sends E a test message, as the Settings page's "Send test email" does. Prints one line per
-step; exits 1 with the failure and a hint when a step fails.
+Checks the saved email settings step by step and sends E a test message, as the Settings
+page's "Send test email" does: settings, secrets, then by transport
+  smtp          DNS, connection, TLS, sign-in with the password, send
+  smtp-oauth2   an Entra ID token, DNS, connection, TLS, sign-in with XOAUTH2, send
+  graph         an Entra ID token, DNS, connection, TLS, Microsoft Graph sendMail
+Prints one line per step; exits 1 with the failure's code, what happened and a hint when a
+step fails. AZURE_AUTHORITY_HOST and GRAPH_BASE_URL are honoured as by the server.
 
   --to E          the address the test message goes to
   -h, --help      show this help
@@ -28,7 +32,7 @@ const test = command(TEST_USAGE, async (args) => {
   if (to === null) throw new UsageError(`--to "${values.to}" is not one valid address`);
   return withRuntime(async (deps) => {
     await migrateToLatest(deps.db);
-    const result = await diagnoseEmail({ settings: await findEmailSettings(deps.db), secrets: deps.secrets, secretNamePattern: deps.config.mailSecretNamePattern, to });
+    const result = await diagnoseEmail({ ...diagnoseOptions(deps.config), settings: await findEmailSettings(deps.db), secrets: deps.secrets, to });
     for (const stage of result.stages) process.stdout.write(`${formatStage(stage)}\n`);
     if (!result.ok) throw new Error(`${result.error}: ${result.message} — ${result.hint}`);
   });

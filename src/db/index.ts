@@ -9,6 +9,7 @@ import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_recovery.js';
 import * as m0003 from './migrations/0003_one_reset_token.js';
 import * as m0004 from './migrations/0004_sign_in_locks.js';
+import * as m0005 from './migrations/0005_mail_transport.js';
 
 export type { Database } from './schema.js';
 export type Db = Kysely<Database>;
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0002_recovery': m0002,
   '0003_one_reset_token': m0003,
   '0004_sign_in_locks': m0004,
+  '0005_mail_transport': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -33,6 +33,8 @@ const HINTS = {
     'secret-missing:env': `Set the environment variable {envVariable} for the Gatehouse process and restart it, ${OR_CORRECT_THE_NAME}.`,
     'secret-missing:azure-keyvault': `Create a secret named "{name}" in the key vault (names are case-insensitive) and let Gatehouse's identity read secrets, ${OR_CORRECT_THE_NAME}. ${CACHED}`,
     'sender-not-an-address': 'The email secret holds the sender address (e.g. alerts@example.com) and the password secret holds its password: check that "{emailSecretName}" holds the address.',
+    'not-a-pem-certificate':
+      'Key Vault hands a certificate out as the secret of the same name, in the certificate\'s content type: create or import the certificate with content type PEM (application/x-pem-file). In another store, keep the certificate and its private key together, in PEM, under "{name}".',
   },
   // resolving the host
   dns_failed: {
@@ -58,12 +60,20 @@ const HINTS = {
     'session-closed': `Check the port and SSL setting. ${PORT_ADVICE}`,
     'stalled-while-sending': 'The server or a firewall in between stalls the session; try again.',
     'failed-while-sending': 'Try again; if it keeps failing, check the port, the SSL setting and the network.',
+    'entra-unreachable': "Entra ID ({authorityHost}) could not be reached: check this machine's outgoing HTTPS (port 443), its DNS and any proxy, then try again.",
+    'graph-unavailable': 'Microsoft Graph is unavailable or busy for now; the outbox retries deliveries on its own. Try again in a few minutes.',
+    'https-failed': "Check this machine's outgoing HTTPS (port 443) and GRAPH_BASE_URL.",
   },
-  // TLS: what the port speaks against what "SSL enabled" asks for, certificates, handshakes
+  // reaching Entra ID or Microsoft Graph
+  permission_denied: {
+    'graph-access-denied':
+      'The app may not send as {sender}: grant it the Microsoft Graph application permission Mail.Send with admin consent, and where access is limited (RBAC for Applications, or an application access policy) include this mailbox in its scope. Changes can take an hour to apply.',
+  },
+  // TLS: what the port speaks against what "SSL enabled" and the TLS mode ask for, certificates, handshakes
   tls_failed: {
-    'implicit-tls-with-ssl-off': 'This port expects implicit TLS — turn SSL on and use port 465.',
-    'implicit-tls-on-starttls-port': "This port expects implicit TLS — use port 465 (with SSL enabled); for STARTTLS use the server's submission port, usually 587.",
-    'plain-smtp-on-implicit-port': 'Port {port} expects implicit TLS but this server speaks plain SMTP — it likely wants STARTTLS: use port 587 with SSL enabled.',
+    'implicit-tls-with-ssl-off': 'This port expects implicit TLS — turn SSL on and set TLS mode to "Implicit TLS" (or "Automatic" on port 465).',
+    'implicit-tls-on-starttls-port': 'This port expects TLS from the first byte — set TLS mode to "Implicit TLS" (or use port 465); for STARTTLS use the server\'s submission port, usually 587.',
+    'plain-smtp-on-implicit-port': 'Port {port} speaks plain SMTP, not implicit TLS — set TLS mode to "STARTTLS" (or "Automatic" on port 587).',
     'ehlo-refused-before-starttls': PORT_ADVICE,
     'no-starttls': 'Use a port where this server offers TLS: 587 (STARTTLS) or 465 (implicit TLS). Only for a relay on your own network without TLS: turn SSL off and leave the password secret name empty.',
     'no-starttls-for-password': 'Turn SSL on and use a port where the server offers TLS (587 with STARTTLS, or 465), or, for a relay that needs no password, leave the password secret name empty.',
@@ -79,7 +89,32 @@ const HINTS = {
   },
   // signing in
   auth_failed: {
+    'entra-wrong-secret':
+      'Entra ID refused the client secret (AADSTS7000215). Store the secret\'s Value — not its Secret ID — from the app registration\'s "Certificates & secrets" page in the secret "{clientSecretName}".',
+    'entra-secret-expired':
+      'The client secret has expired (AADSTS7000222). Add a new one to the app registration ("Certificates & secrets"), store its value in "{clientSecretName}" (a running server picks it up within SECRETS_CACHE_SECONDS), then delete the old one. A certificate or managed identity needs no secret to renew by hand.',
+    'entra-app-not-in-tenant':
+      'No application with client id {clientId} exists in tenant {tenantId} (AADSTS700016): copy both ids from the app registration\'s Overview page; an app registered in another tenant must be consented to in this one by an admin.',
+    'entra-tenant-not-found': 'Tenant {tenantId} was not found (AADSTS90002): copy the Directory (tenant) ID from the app registration\'s Overview page, or use the tenant\'s domain, such as contoso.onmicrosoft.com.',
+    'entra-bad-certificate':
+      'Entra ID refused the client certificate: upload its public part (.cer or .pem) to the app registration ("Certificates & secrets" → Certificates), and keep that same certificate with its private key, in PEM, in "{certificateName}".',
+    'entra-managed-identity-unavailable':
+      'No managed identity answered. On Azure App Service, Container Apps or a VM, turn on the system-assigned identity (or attach a user-assigned one and enter its client id); on Kubernetes, set up workload identity (AZURE_FEDERATED_TOKEN_FILE). Elsewhere use a client secret or a certificate.',
+    'entra-refused': 'Entra ID refused the token request: check the tenant id, the client id and the app\'s credential on its app registration.',
+    'graph-token-refused':
+      'Microsoft Graph refused the token: the app needs the Microsoft Graph application permission Mail.Send (not a delegated one) with admin consent, in the tenant that owns the mailbox.',
+    'xoauth2-refused':
+      'Exchange Online refused the app\'s token. The app needs the Office 365 Exchange Online application permission SMTP.SendAsApp with admin consent; its service principal must be registered in Exchange Online (New-ServicePrincipal) and given the mailbox (Add-MailboxPermission -AccessRights FullAccess); SMTP AUTH must be on for the mailbox. Microsoft Graph needs fewer steps: see docs/MAIL.md.',
+    'xoauth2-not-offered': 'This server does not take OAuth2 tokens (XOAUTH2). SMTP with OAuth2 is for Microsoft 365: use smtp.office365.com, port 587, STARTTLS.',
     'no-auth-offered': 'This server takes mail without signing in here (a relay), or only on its submission port. For a relay that needs no password, leave the password secret name empty; to sign in, use port 587 or 465.',
+  },
+  // what Graph refused besides the sign-in
+  rejected: {
+    'graph-no-mailbox':
+      '{sender} is not an Exchange Online mailbox of this tenant (no such user, an unlicensed or inactive mailbox, or one hosted on-premises): send as a licensed or shared mailbox in Microsoft 365.',
+    'graph-bad-request': 'Microsoft Graph refused the message as sent. Check the recipient address; if it keeps failing, the server logs have the request.',
+    'graph-throttled': 'Microsoft Graph is throttling this app for now: deliveries wait as long as Graph asks (Retry-After) and go out then. Try the test again in {retryAfter} s.',
+    'graph-unexpected': 'Try again; if it keeps failing, check the server logs.',
   },
 } as const satisfies Partial<Record<DiagnoseErrorCode, Record<string, string>>>;
 
@@ -167,7 +202,7 @@ export type Provider = 'google' | 'microsoft';
 /** How a provider is recognised: by the configured host, or by what its servers say. */
 export const PROVIDERS: readonly { provider: Provider; host: RegExp; reply: RegExp }[] = [
   { provider: 'google', host: /(^|\.)(gmail|google(mail)?)\.com\.?$/i, reply: /google|gmail/i },
-  { provider: 'microsoft', host: /office365|outlook|microsoft/i, reply: /5\.7\.(139|57|3)\b/ },
+  { provider: 'microsoft', host: /office365|outlook|microsoft/i, reply: /5\.7\.(139|57|30|3)\b/ },
 ];
 
 export function providersOf(host: string, reply: string): Provider[] {
@@ -178,10 +213,15 @@ export function providersOf(host: string, reply: string): Provider[] {
  * A reply that refuses for want of a (good) sign-in, whichever command it comes on: Microsoft's
  * 5.7.57 comes at MAIL FROM.
  */
-const SIGN_IN_REFUSAL = /5\.7\.(57|139|3|8|9|14)\b|^53[045]\b|authentication required/i;
+const SIGN_IN_REFUSAL = /5\.7\.(57|139|30|3|8|9|14)\b|^53[045]\b|authentication required/i;
 
 /** Advice for a refused sign-in; first match wins; a row with a provider applies to that provider only. */
 export const SIGN_IN_ADVICE: readonly { about: string; provider?: Provider; reply: RegExp; hint: string }[] = [
+  {
+    about: 'Microsoft 365: basic authentication no longer accepted',
+    reply: /5\.7\.30\b/,
+    hint: 'Microsoft 365 no longer takes SMTP with a password (basic authentication) for this tenant: use SMTP with OAuth2 or Microsoft Graph — choose the transport on the Settings page (docs/MAIL.md, "Moving from SMTP basic auth to Graph").',
+  },
   {
     about: 'Microsoft 365: basic authentication off for the tenant',
     reply: /5\.7\.139/,
@@ -226,8 +266,13 @@ export const SIGN_IN_ADVICE: readonly { about: string; provider?: Provider; repl
 ];
 
 export interface SecretNames {
-  emailSecretName: string;
+  emailSecretName: string | null;
   passwordSecretName: string | null;
+}
+
+/** How a hint names where the sender address comes from. */
+function senderSource(names: SecretNames): string {
+  return names.emailSecretName ?? 'the sender address field';
 }
 
 /**
@@ -239,7 +284,7 @@ export function signInAdvice(reply: string, host: string, names: SecretNames, o:
   if (!o.afterAuth && !SIGN_IN_REFUSAL.test(reply)) return undefined;
   const providers = providersOf(host, reply);
   const row = SIGN_IN_ADVICE.find((r) => (r.provider === undefined || providers.includes(r.provider)) && r.reply.test(reply))!;
-  return { error: 'auth_failed', hint: fill(row.hint, { emailSecretName: names.emailSecretName, passwordSecretName: names.passwordSecretName ?? '' }) };
+  return { error: 'auth_failed', hint: fill(row.hint, { emailSecretName: senderSource(names), passwordSecretName: names.passwordSecretName ?? '' }) };
 }
 
 export type Refused = 'sender' | 'recipient' | 'message';
@@ -270,7 +315,7 @@ export function refusalAdvice(
 ): Advice & { refused: Refused } {
   const row = REFUSAL_ADVICE.find((a) => (a.command?.test(r.command) ?? false) || (a.reply?.test(r.reply) ?? false) || (a.error?.test(r.error) ?? false) || a.refused === 'message')!;
   const temporary = r.responseCode !== undefined && r.responseCode >= 400 && r.responseCode < 500 ? TEMPORARY : '';
-  return { error: 'rejected', refused: row.refused, hint: temporary + fill(row.hint, { emailSecretName: names.emailSecretName }) };
+  return { error: 'rejected', refused: row.refused, hint: temporary + fill(row.hint, { emailSecretName: senderSource(names) }) };
 }
 
 // ---------------------------------------------------------------------------------------------

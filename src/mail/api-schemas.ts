@@ -3,24 +3,60 @@
 // and the web app's). Plain data, no HTTP: the domain may take its types from here.
 import type { FromSchema } from 'json-schema-to-ts';
 
+const nullableString = { type: ['string', 'null'] } as const;
+
 /** Where reset emails go from: secret *names* only, never their values. */
 const settingsProperties = {
+  /** smtp: SMTP with a password (or none, a relay); smtp-oauth2: SMTP with XOAUTH2 and an Entra ID token; graph: Microsoft Graph sendMail */
+  transport: { type: 'string', enum: ['smtp', 'smtp-oauth2', 'graph'] },
   host: { type: 'string' },
   port: { type: 'integer' },
-  emailSecretName: { type: 'string' },
-  /** null: a relay that takes mail without AUTH */
-  passwordSecretName: { type: ['string', 'null'] },
-  /** 465 → implicit TLS; any other port → STARTTLS required */
+  /** off: plain SMTP with STARTTLS when offered (a password never goes in clear to a non-loopback host) */
   sslEnabled: { type: 'boolean' },
+  /** with SSL enabled: auto (465 → implicit TLS, other ports → STARTTLS), starttls, or implicit (TLS from the first byte, any port) */
+  tlsMode: { type: 'string', enum: ['auto', 'starttls', 'implicit'] },
+  /** the sender mailbox as a plain address; null: the secret emailSecretName holds it */
+  senderAddress: nullableString,
+  emailSecretName: nullableString,
+  /** smtp only; null: a relay that takes mail without AUTH */
+  passwordSecretName: nullableString,
+  /** smtp-oauth2 and graph: the Entra ID directory (tenant) id or domain */
+  tenantId: nullableString,
+  /** the app registration's client id; with managed identity, a user-assigned identity's (null: system-assigned) */
+  clientId: nullableString,
+  entraCredential: { type: ['string', 'null'], enum: ['client-secret', 'certificate', 'managed-identity', null] },
+  /** the name of the secret holding the app's client secret */
+  clientSecretName: nullableString,
+  /** the name of the Key Vault certificate (PEM) holding the app's certificate and key */
+  certificateName: nullableString,
 } as const;
+
+const settingsRequired = [
+  'transport',
+  'host',
+  'port',
+  'sslEnabled',
+  'tlsMode',
+  'senderAddress',
+  'emailSecretName',
+  'passwordSecretName',
+  'tenantId',
+  'clientId',
+  'entraCredential',
+  'clientSecretName',
+  'certificateName',
+] as const;
 
 export const emailSettingsSchema = {
   type: 'object',
   properties: settingsProperties,
-  required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled'],
+  required: settingsRequired,
   additionalProperties: false,
 } as const;
 export type EmailSettings = FromSchema<typeof emailSettingsSchema>;
+
+/** Whether a named secret resolves now; null when the settings name none for it. */
+const resolves = { type: ['boolean', 'null'] } as const;
 
 /** What GET and PUT answer: the settings, whether they were ever saved, and whether each named secret resolves now. */
 export const emailSettingsStateSchema = {
@@ -28,36 +64,47 @@ export const emailSettingsStateSchema = {
   properties: {
     ...settingsProperties,
     configured: { type: 'boolean' },
-    /** password is null when no password secret is named */
+    /** each is null when the settings name no secret for it */
     secretsResolve: {
       type: 'object',
-      properties: { email: { type: 'boolean' }, password: { type: ['boolean', 'null'] } },
-      required: ['email', 'password'],
+      properties: { email: resolves, password: resolves, clientSecret: resolves, certificate: resolves },
+      required: ['email', 'password', 'clientSecret', 'certificate'],
       additionalProperties: false,
     },
     /** the secret store could not be read (outage, timeout) */
     secretsError: { type: 'string' },
   },
-  required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled', 'configured', 'secretsResolve'],
+  required: [...settingsRequired, 'configured', 'secretsResolve'],
   additionalProperties: false,
 } as const;
 export type EmailSettingsState = FromSchema<typeof emailSettingsStateSchema>;
 
+const bodyString = (maxLength: number) => ({ type: ['string', 'null'], maxLength }) as const;
+
 /**
- * PUT /api/settings/email. Changing host, port or a secret name (and the first save) needs the
- * admin's `currentPassword`; a blank passwordSecretName means a relay without AUTH.
+ * PUT /api/settings/email: the whole form. A field left out takes its default (transport smtp,
+ * port 587, SSL on, tlsMode auto, the rest empty), so a client written before the transport
+ * choice keeps working. Changing where mail goes or with which credentials (and the first save)
+ * needs the admin's `currentPassword`; a blank secret name or address counts as none.
  */
 export const emailSettingsBodySchema = {
   type: 'object',
   properties: {
+    transport: settingsProperties.transport,
     host: { type: 'string', maxLength: 255 },
     port: { type: 'integer' },
-    emailSecretName: { type: 'string', maxLength: 200 },
-    passwordSecretName: { type: ['string', 'null'], maxLength: 200 },
     sslEnabled: { type: 'boolean' },
+    tlsMode: settingsProperties.tlsMode,
+    senderAddress: bodyString(320),
+    emailSecretName: bodyString(200),
+    passwordSecretName: bodyString(200),
+    tenantId: bodyString(255),
+    clientId: bodyString(100),
+    entraCredential: settingsProperties.entraCredential,
+    clientSecretName: bodyString(200),
+    certificateName: bodyString(200),
     currentPassword: { type: 'string', maxLength: 1024 },
   },
-  required: ['host', 'port', 'emailSecretName', 'passwordSecretName', 'sslEnabled'],
   additionalProperties: false,
 } as const;
 export type EmailSettingsBody = FromSchema<typeof emailSettingsBodySchema>;
@@ -73,7 +120,7 @@ export type TestEmailBody = FromSchema<typeof testEmailBodySchema>;
 export const testStageOutcomeSchema = { type: 'string', enum: ['ok', 'failed', 'skipped'] } as const;
 export type TestStageOutcome = FromSchema<typeof testStageOutcomeSchema>;
 
-/** One step of the staged check: settings, secrets, dns, connect, tls, auth, send. */
+/** One step of the staged check: settings, secrets, then the transport's (token, dns, connect, tls, auth, send). */
 export const testStageSchema = {
   type: 'object',
   properties: {

@@ -3,12 +3,15 @@ import net from 'node:net';
 import { envVariableForSecret } from '../secrets/env.js';
 import type { SecretStore } from '../secrets/store.js';
 import { ADVICE, errorText, fail, Failure, oneLine, type Situation } from './advice.js';
-import { readSenderSecrets, type SenderSecretsProblem, type SmtpCredentials } from './sender-secrets.js';
-import { type EmailSettings, validateEmailSettings } from './settings.js';
+import { readSenderSecrets, type SenderSecretsProblem, type MailCredentials } from './sender-secrets.js';
+import { type EmailSettings, type MailTransport, validateEmailSettings } from './settings.js';
 import type { DiagnoseErrorCode, DiagnoseTimeoutsMs, ProbeStageName, ProbeSession, StepOutcome, TransportCheck } from './transport-check.js';
 
 export type { DiagnoseErrorCode, DiagnoseTimeoutsMs, ProbeContext, ProbeSession, ProbeStageName, StepOutcome, TransportCheck } from './transport-check.js';
 import { smtpCheck } from './smtp-probe.js';
+import { graphCheck } from './graph-probe.js';
+import { createTokenSource, GRAPH_SCOPE, OUTLOOK_SCOPE, TokenError, type TokenSource } from './entra.js';
+import { type Config, DEFAULT_GRAPH_BASE_URL } from '../config.js';
 
 /*
  * The staged email check behind the Settings page's "Send test email" and `gatehouse mail test`:
@@ -18,9 +21,17 @@ import { smtpCheck } from './smtp-probe.js';
  * advice.ts's table.
  */
 
-export type DiagnoseStageName = 'settings' | 'secrets' | 'dns' | ProbeStageName;
-const PROBE_STAGES: readonly ProbeStageName[] = ['connect', 'tls', 'auth', 'send'];
-export const DIAGNOSE_STAGES: readonly DiagnoseStageName[] = ['settings', 'secrets', 'dns', ...PROBE_STAGES];
+export type DiagnoseStageName = 'settings' | 'secrets' | 'token' | 'dns' | ProbeStageName;
+
+/** Each transport's probe: SMTP (with a password or a token) or Microsoft Graph. */
+function checkFor(transport: MailTransport): TransportCheck {
+  return transport === 'graph' ? graphCheck : smtpCheck;
+}
+
+/** The steps of the check for a transport, in order: a token only where Entra ID gives one. */
+export function diagnoseStages(transport: MailTransport): DiagnoseStageName[] {
+  return ['settings', 'secrets', ...(transport === 'smtp' ? [] : (['token'] as const)), 'dns', ...checkFor(transport).stages];
+}
 
 export interface DiagnoseStage {
   name: DiagnoseStageName;
@@ -43,6 +54,14 @@ export interface DiagnoseInput {
   /** one valid address (the caller parses it) */
   to: string;
   timeoutsMs?: DiagnoseTimeoutsMs;
+  /** Entra ID tokens (smtp-oauth2, graph); by default a source of its own, so the test asks Entra ID afresh */
+  tokens?: TokenSource;
+  /** AZURE_AUTHORITY_HOST, for the default token source and the hints */
+  authorityHost?: string;
+  /** GRAPH_BASE_URL */
+  graphBaseUrl?: string;
+  /** the Message-ID's domain: PUBLIC_URL's host */
+  messageIdDomain?: string;
   /** test seam for DNS only (one address or several, in order); defaults to dns.promises.lookup */
   lookup?: (host: string) => Promise<LookupAddress | LookupAddress[]>;
 }
@@ -55,6 +74,7 @@ export interface LookupAddress {
 const NATURAL_CODE: Record<DiagnoseStageName, DiagnoseErrorCode> = {
   settings: 'not_configured',
   secrets: 'secret_not_found',
+  token: 'auth_failed',
   dns: 'dns_failed',
   connect: 'connect_failed',
   tls: 'tls_failed',
@@ -62,10 +82,19 @@ const NATURAL_CODE: Record<DiagnoseStageName, DiagnoseErrorCode> = {
   send: 'rejected',
 };
 
+/** What the check takes from the configuration: the secret name pattern, the Entra ID and Graph endpoints, the Message-ID domain. */
+export function diagnoseOptions(config: Config): Pick<DiagnoseInput, 'secretNamePattern' | 'authorityHost' | 'graphBaseUrl' | 'messageIdDomain'> {
+  return {
+    secretNamePattern: config.mailSecretNamePattern,
+    authorityHost: config.azureAuthorityHost,
+    graphBaseUrl: config.graphBaseUrl,
+    messageIdDomain: config.publicUrl.hostname,
+  };
+}
+
 export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResult> {
   const timeouts = input.timeoutsMs ?? DEFAULT_DIAGNOSE_TIMEOUTS_MS;
-  // The one transport today; Microsoft Graph or SMTP with OAuth2 would be chosen here by the settings.
-  const check = smtpCheck;
+  const graphBaseUrl = input.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL;
   const stages: DiagnoseStage[] = [];
   let probe: ProbeSession | undefined;
 
@@ -90,40 +119,63 @@ export async function diagnoseEmail(input: DiagnoseInput): Promise<DiagnoseResul
       // Names outside MAIL_SECRET_NAME_PATTERN are the secrets step's to report, with its own hint.
       const problems = validateEmailSettings(s, null);
       if (Object.keys(problems).length > 0) throw fail('settings-invalid', `The saved email settings are not valid (${Object.keys(problems).join(', ')}).`);
-      return [s, check.describe(s)];
+      return [s, checkFor(s.transport).describe(s)];
     });
+    const check = checkFor(settings.transport);
 
     const credentials = await stage('secrets', async () => {
       // The transport's own reading: the check passes exactly when mail could go out.
       const read = await readSenderSecrets(settings, input.secrets, input.secretNamePattern);
       if (!read.ok) throw secretsFailure(read, input.secrets.kind, input.secretNamePattern);
-      const { from } = read.credentials;
-      const passDetail = settings.passwordSecretName === null ? 'no password (a relay without AUTH)' : `password from secret "${settings.passwordSecretName}"`;
-      return [read.credentials, `sender ${from}; ${passDetail}`];
+      return [read.credentials, `sender ${read.credentials.from}; ${credentialDetail(settings)}`];
     });
 
-    const host = settings.host.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+    let accessToken: string | undefined;
+    if (settings.transport !== 'smtp') {
+      const authorityHost = input.authorityHost ?? 'https://login.microsoftonline.com';
+      accessToken = await stage('token', async () => {
+        const tokens = input.tokens ?? createTokenSource({ authorityHost: input.authorityHost });
+        const scope = settings.transport === 'graph' ? GRAPH_SCOPE : OUTLOOK_SCOPE;
+        try {
+          const token = await tokens.get(settings, credentials.entra!, scope);
+          return [token, `a token for ${scope} from ${settings.entraCredential === 'managed-identity' ? 'the managed identity' : authorityHost}`];
+        } catch (err) {
+          if (!(err instanceof TokenError)) throw err;
+          throw fail(err.situation, `${err.message}`, {
+            clientSecretName: settings.clientSecretName ?? '',
+            certificateName: settings.certificateName ?? '',
+            clientId: settings.clientId ?? '',
+            tenantId: settings.tenantId ?? '',
+            authorityHost,
+          });
+        }
+      });
+    }
+
+    const configuredHost = settings.transport === 'graph' ? new URL(graphBaseUrl).hostname : settings.host;
+    const host = configuredHost.replace(/^\[|\]$/g, '').replace(/\.$/, '');
     const addresses = await stage('dns', async () => {
-      if (net.isIP(host) !== 0) return [[host], `${settings.host} is an IP address`];
+      if (net.isIP(host) !== 0) return [[host], `${configuredHost} is an IP address`];
       // Every address, in the resolver's order: "localhost" may list ::1 before 127.0.0.1.
       const lookup = input.lookup ?? ((name: string) => dns.promises.lookup(name, { all: true }));
       const addressesOf = async (name: string): Promise<string[]> => [await lookup(name)].flat().map((a) => a.address);
       try {
         const found = await withTimeout(addressesOf(host), timeouts.connect, () => Object.assign(new Error('DNS lookup timed out'), { code: 'ETIMEOUT' }));
         if (found.length === 0) throw Object.assign(new Error('no address'), { code: 'ENODATA' });
-        return [found, `${settings.host} → ${found.join(', ')}`];
+        return [found, `${configuredHost} → ${found.join(', ')}`];
       } catch (err) {
-        throw dnsFailure(err, settings.host);
+        throw dnsFailure(err, configuredHost);
       }
     });
 
-    const session = check.open({ settings, credentials, host, addresses, to: input.to, timeouts });
+    const messageIdDomain = input.messageIdDomain ?? 'localhost';
+    const session = check.open({ settings, credentials, accessToken, messageIdDomain, host, addresses, graphBaseUrl, to: input.to, timeouts });
     probe = session;
-    for (const name of PROBE_STAGES) await stage(name, async () => [undefined, await session[name]()]);
+    for (const name of check.stages) await stage(name, async () => [undefined, await session[name]!()]);
     return { ok: true, stages };
   } catch (err) {
     if (!(err instanceof Failure)) throw err;
-    for (const name of DIAGNOSE_STAGES) {
+    for (const name of diagnoseStages(input.settings?.transport ?? 'smtp')) {
       if (!stages.some((s) => s.name === name)) stages.push({ name, outcome: 'skipped', detail: 'not run: an earlier step failed', ms: 0 });
     }
     return { ok: false, error: err.error, message: err.message, hint: err.hint, stages };
@@ -138,6 +190,14 @@ export function formatStage(stage: DiagnoseStage): string {
   return `${mark} ${stage.name}  ${stage.detail}`;
 }
 
+/** The secrets step's line: what the transport signs in with, never a value. */
+function credentialDetail(settings: EmailSettings): string {
+  if (settings.transport === 'smtp') return settings.passwordSecretName === null ? 'no password (a relay without AUTH)' : `password from secret "${settings.passwordSecretName}"`;
+  if (settings.entraCredential === 'client-secret') return `client secret from secret "${settings.clientSecretName}"`;
+  if (settings.entraCredential === 'certificate') return `certificate and key from "${settings.certificateName}"`;
+  return 'managed identity: no secret';
+}
+
 function secretsFailure(read: SenderSecretsProblem, kind: SecretStore['kind'], secretNamePattern: RegExp): Failure {
   const { name } = read;
   switch (read.problem) {
@@ -150,12 +210,14 @@ function secretsFailure(read: SenderSecretsProblem, kind: SecretStore['kind'], s
     case 'missing': {
       const byKind = `secret-missing:${kind}`;
       const situation: Situation = byKind in ADVICE ? (byKind as Situation) : 'secret-missing';
-      const holds = read.holds === 'address' ? 'the sender address' : 'the password';
+      const holds = { address: 'the sender address', password: 'the password', 'client-secret': "the app's client secret", certificate: "the app's certificate" }[read.holds];
       return fail(situation, `The secret "${name}" (${holds}) was not found in the ${kind} secret store.`, { name, envVariable: envVariableForSecret(name) });
     }
     case 'not-an-address':
       // Never echoed: a value that is not an address may well be a password pasted into the wrong secret.
       return fail('sender-not-an-address', `The secret "${name}" does not hold one email address.`, { emailSecretName: name });
+    case 'not-a-pem-certificate':
+      return fail('not-a-pem-certificate', `The secret "${name}" does not hold a certificate and its private key in PEM.`, { name });
   }
 }
 

@@ -7,7 +7,8 @@ import type { Random } from '../random.js';
 import type { SecretStore } from '../secrets/store.js';
 import type { DevInbox } from './dev-inbox.js';
 import { findEmailSettings } from './settings.js';
-import { createSmtpSender, MailNotConfiguredError, type Mailer } from './transport.js';
+import { createTokenSource } from './entra.js';
+import { createMailSender, MailNotConfiguredError, type Mailer } from './transport.js';
 
 /** How long stopping waits for the worker thread to finish its current send. */
 const OUTBOX_STOP_MS = 5_000;
@@ -32,26 +33,31 @@ export function devInboxWanted(config: Config): boolean {
 }
 
 /**
- * Chooses the sender for each message: the dev mailbox when forced on, else SMTP once email
- * settings are saved, else the dev mailbox while it runs, else nothing (the delivery retries).
+ * Chooses the sender for each message: the dev mailbox when forced on, else the saved settings'
+ * transport (SMTP, SMTP with OAuth2, Microsoft Graph) once email settings are saved, else the dev mailbox while it runs, else nothing (the delivery retries).
  */
 export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; devInboxMailer: Mailer | undefined }): {
   mailer: () => Promise<Mailer>;
   close(): void;
 } {
   // The thread loads the same Config as the server: MAIL_SECRET_NAME_PATTERN holds here too.
-  const smtp = createSmtpSender(o.secrets, { secretNamePattern: o.config.mailSecretNamePattern });
+  const sender = createMailSender(o.secrets, {
+    secretNamePattern: o.config.mailSecretNamePattern,
+    messageIdDomain: o.config.publicUrl.hostname,
+    tokens: createTokenSource({ authorityHost: o.config.azureAuthorityHost }),
+    graphBaseUrl: o.config.graphBaseUrl,
+  });
   return {
     async mailer() {
       if (o.devInboxMailer !== undefined && o.config.mailDevInbox === true) return o.devInboxMailer;
       const settings = await findEmailSettings(o.db);
-      // Bound to the settings read here: the settings that chose SMTP are the ones this message
-      // goes out with, whatever other sends read meanwhile.
-      if (settings !== undefined) return { send: (message) => smtp.send(settings, message) };
+      // Bound to the settings read here: the settings that chose the transport are the ones this
+      // message goes out with, whatever other sends read meanwhile.
+      if (settings !== undefined) return { send: (message) => sender.send(settings, message) };
       if (o.devInboxMailer !== undefined) return o.devInboxMailer;
       throw new MailNotConfiguredError('email settings are not saved');
     },
-    close: () => smtp.close(),
+    close: () => sender.close(),
   };
 }
 

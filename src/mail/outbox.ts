@@ -220,7 +220,9 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
 
   async function retryOrFail(row: DeliveryRow, failure: MailSendError): Promise<void> {
     const nowMs = o.clock.now().getTime();
-    const delay = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
+    const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
+    // A server that says when to come back (Graph's 429 Retry-After) is not asked again sooner.
+    const delay = Math.max(backoff, (failure.retryAfterSeconds ?? 0) * 1000);
     const next = nowMs + delay;
     const lastError = `${failure.code}: ${failure.message}`.slice(0, 500);
     if (!failure.transient || next > row.give_up_at) {

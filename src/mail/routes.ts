@@ -17,11 +17,12 @@ import {
   testEmailBodySchema,
   testEmailFailedSchema,
   testEmailPassedSchema,
+  type EmailSettingsBody,
   type EmailSettingsState,
 } from './api-schemas.js';
 import { reauthenticationRequired } from './errors.js';
 import type { DevInbox } from './dev-inbox.js';
-import { diagnoseEmail } from './diagnose.js';
+import { diagnoseEmail, diagnoseOptions } from './diagnose.js';
 import { listDeliveries } from './outbox.js';
 import {
   DEFAULT_EMAIL_SETTINGS,
@@ -63,16 +64,7 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
       },
     },
     async (request) => {
-      const body = request.body;
-      const password = body.passwordSecretName?.trim() ?? '';
-      const settings: EmailSettings = {
-        host: body.host.trim(),
-        port: body.port,
-        emailSecretName: body.emailSecretName.trim(),
-        // An empty field on the form means "a relay without AUTH".
-        passwordSecretName: password === '' ? null : password,
-        sslEnabled: body.sslEnabled,
-      };
+      const settings = settingsFromBody(request.body);
       const fields = validateEmailSettings(settings, deps.config.mailSecretNamePattern);
       if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
 
@@ -80,13 +72,15 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
       // Where mail goes and with which credentials: a stolen or unattended admin session must not
       // redirect reset emails or the sender's password to another host without the password.
       if (REAUTHENTICATED_FIELDS.some((k) => previous?.[k] !== settings[k])) {
-        const currentPassword = body.currentPassword ?? '';
+        const currentPassword = request.body.currentPassword ?? '';
         if (currentPassword === '') throw reauthenticationRequired();
         await verifyCurrentPassword(deps, currentSession(request), currentPassword, request.ip);
       }
       await saveEmailSettings(deps.db, deps.clock, settings, request.session?.user.id ?? null);
       // Names and addresses only: no field here holds a secret value.
-      const changed = Object.fromEntries((Object.keys(settings) as (keyof EmailSettings)[]).filter((k) => previous?.[k] !== settings[k]).map((k) => [k, settings[k]]));
+      // A first save lists what it sets; fields it leaves empty are not news.
+      const isChange = (k: keyof EmailSettings): boolean => (previous === undefined ? settings[k] !== null : previous[k] !== settings[k]);
+      const changed = Object.fromEntries((Object.keys(settings) as (keyof EmailSettings)[]).filter(isChange).map((k) => [k, settings[k]]));
       await audit({ type: 'settings_changed', actor: actorOf(request), ip: request.ip, outcome: 'success', detail: { settings: 'email', changed } });
       return { ...settings, configured: true, ...(await checkSecrets(deps, settings)) };
     },
@@ -109,7 +103,7 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
       const allowed = await deps.limiter.hit(`mail-test:${request.session?.user.id}`, 10, 600);
       if (!allowed.allowed) throw rateLimited(allowed.retryAfterSeconds);
       const settings = await findEmailSettings(deps.db);
-      const result = await diagnoseEmail({ settings, secrets: deps.secrets, secretNamePattern: deps.config.mailSecretNamePattern, to });
+      const result = await diagnoseEmail({ ...diagnoseOptions(deps.config), settings, secrets: deps.secrets, to });
       // The test sends mail under the organisation's name with the stored credentials, and connects
       // wherever the settings point: both belong in the trail.
       await audit({
@@ -117,7 +111,7 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
         actor: actorOf(request),
         ip: request.ip,
         outcome: result.ok ? 'success' : 'failure',
-        detail: { result: result.ok ? 'ok' : result.error, to: maskEmail(to), ...(settings === undefined ? {} : { host: settings.host, port: settings.port }) },
+        detail: { result: result.ok ? 'ok' : result.error, to: maskEmail(to), ...(settings === undefined ? {} : { transport: settings.transport, ...(settings.transport === 'graph' ? {} : { host: settings.host, port: settings.port }) }) },
       });
       if (result.ok) return result;
       return reply.code(502).send(result);
@@ -235,10 +229,36 @@ function hostnameOf(header: string | undefined): string | undefined {
   return m === null ? undefined : m[1]!.toLowerCase();
 }
 
+/** The form as saved: trimmed, a blank field is none, a field left out takes its default. */
+function settingsFromBody(body: EmailSettingsBody): EmailSettings {
+  const text = (value: string | null | undefined): string | null => {
+    const trimmed = value?.trim() ?? '';
+    return trimmed === '' ? null : trimmed;
+  };
+  const d = DEFAULT_EMAIL_SETTINGS;
+  return {
+    transport: body.transport ?? d.transport,
+    host: body.host?.trim() ?? d.host,
+    port: body.port ?? d.port,
+    sslEnabled: body.sslEnabled ?? d.sslEnabled,
+    tlsMode: body.tlsMode ?? d.tlsMode,
+    senderAddress: text(body.senderAddress),
+    emailSecretName: text(body.emailSecretName),
+    // An empty field on the form means "a relay without AUTH".
+    passwordSecretName: text(body.passwordSecretName),
+    tenantId: text(body.tenantId),
+    clientId: text(body.clientId),
+    entraCredential: body.entraCredential ?? null,
+    clientSecretName: text(body.clientSecretName),
+    certificateName: text(body.certificateName),
+  };
+}
+
 /** Whether each named secret resolves now; never a value. A store outage reads as "no", with its message. */
 async function checkSecrets(deps: AppDeps, settings: EmailSettings): Promise<SecretsReport> {
   let secretsError: string | undefined;
-  const resolves = async (name: string): Promise<boolean> => {
+  const resolves = async (name: string | null, used: boolean): Promise<boolean | null> => {
+    if (!used || name === null || name === '') return null;
     // Settings saved before MAIL_SECRET_NAME_PATTERN (or under a wider one) may name any secret: not read.
     if (!isMailSecretName(name, deps.config.mailSecretNamePattern)) return false;
     try {
@@ -251,9 +271,14 @@ async function checkSecrets(deps: AppDeps, settings: EmailSettings): Promise<Sec
       return false;
     }
   };
-  const email = await resolves(settings.emailSecretName);
-  const password = settings.passwordSecretName === null ? null : await resolves(settings.passwordSecretName);
-  return secretsError === undefined ? { secretsResolve: { email, password } } : { secretsResolve: { email, password }, secretsError };
+  const entra = settings.transport !== 'smtp';
+  const secretsResolve = {
+    email: await resolves(settings.emailSecretName, settings.senderAddress === null),
+    password: await resolves(settings.passwordSecretName, settings.transport === 'smtp'),
+    clientSecret: await resolves(settings.clientSecretName, entra && settings.entraCredential === 'client-secret'),
+    certificate: await resolves(settings.certificateName, entra && settings.entraCredential === 'certificate'),
+  };
+  return secretsError === undefined ? { secretsResolve } : { secretsResolve, secretsError };
 }
 
 function readWithTimeout(secrets: SecretStore, name: string): Promise<string | undefined> {

@@ -1,11 +1,12 @@
 import net from 'node:net';
 import os from 'node:os';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { clip, errorText, fail, Failure, oneLine, refusalAdvice, seconds, signInAdvice } from './advice.js';
+import { clip, errorText, fail, Failure, oneLine, refusalAdvice, seconds, signInAdvice, type SecretNames } from './advice.js';
 import type { DiagnoseTimeoutsMs, ProbeContext, ProbeSession, TransportCheck } from './transport-check.js';
-import { type TlsMode, isLoopbackHost, tlsModeOf } from './settings.js';
+import { type TlsMode, type TlsModeChoice, isLoopbackHost, tlsModeOf } from './settings.js';
+import { connectFirst, connectTcp } from './net-probe.js';
 import { isNotTls, speaksTls, type TlsTarget, tlsFailure, upgradeToTls } from './tls-probe.js';
-import { credentialForms, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions } from './transport.js';
+import { credentialForms, envelopeFields, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions } from './transport.js';
 
 /*
  * The staged check's SMTP probe. The early steps speak SMTP by hand (greeting, EHLO, STARTTLS)
@@ -18,27 +19,35 @@ import { credentialForms, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransport
 const TEST_MESSAGE_SUBJECT = 'Gatehouse test email';
 
 export const smtpCheck: TransportCheck = {
-  describe: (settings) => `${settings.host}:${settings.port}, ${describeMode(tlsModeOf(settings), settings.port)}`,
+  stages: ['connect', 'tls', 'auth', 'send'],
+  describe: (settings) =>
+    `${settings.host}:${settings.port}, ${describeMode(tlsModeOf(settings), settings.port)}${settings.transport === 'smtp-oauth2' ? `; XOAUTH2 with an Entra ID token (app ${settings.clientId ?? 'managed identity'})` : ''}`,
   open: openSmtpProbe,
 };
 
+/** How the Settings page names a TLS mode. */
+function tlsModeName(mode: TlsModeChoice): string {
+  return mode === 'auto' ? '"Automatic"' : mode === 'starttls' ? '"STARTTLS"' : '"Implicit TLS"';
+}
+
 function describeMode(mode: TlsMode, port: number): string {
-  if (mode === 'implicit') return 'SSL enabled: implicit TLS';
+  if (mode === 'implicit') return `SSL enabled: implicit TLS on port ${port}`;
   if (mode === 'starttls-required') return `SSL enabled: STARTTLS required on port ${port}`;
   return 'SSL off: STARTTLS when offered, never a password in clear to a non-loopback host';
 }
 
 function openSmtpProbe(ctx: ProbeContext): ProbeSession {
-  const { settings, credentials, addresses, timeouts, to } = ctx;
+  const { settings, credentials, addresses, timeouts, to, accessToken } = ctx;
   const mode = tlsModeOf(settings);
   const where = `${settings.host}:${settings.port}`;
-  const sendsPassword = credentials.pass !== null;
+  const oauth2 = accessToken !== undefined;
+  const sendsPassword = credentials.pass !== null || oauth2;
   // What a server says after AUTH is shown with the password (and its base64) blanked out, in
   // case it echoes them; our own text never holds the password.
-  const redact = credentialForms(credentials);
+  const redact = credentialForms(credentials, accessToken);
   const hide = (text: string): string => scrub(text, redact);
   const cleanup: (() => void)[] = [];
-  const transportOptions = smtpTransportOptions({ settings, credentials, timeoutsMs: timeouts });
+  const transportOptions = smtpTransportOptions({ settings, credentials, accessToken, timeoutsMs: timeouts });
   // The address that answers; the certificate is still checked against the configured host.
   const tlsTarget: TlsTarget = { address: addresses[0]!, port: settings.port, host: ctx.host, servername: transportOptions.tls?.servername, base: transportOptions.tls ?? {} };
   let opened: { wire: Wire; greeting: Reply | 'speaks-tls' | undefined } | undefined;
@@ -53,7 +62,7 @@ function openSmtpProbe(ctx: ProbeContext): ProbeSession {
     }
     return transporter;
   };
-  const failedWhile = (during: 'auth' | 'send') => (err: unknown) => transportFailure(err, { where, host: settings.host, names: settings, from: credentials.from, to, during, hide });
+  const failedWhile = (during: 'auth' | 'send') => (err: unknown) => transportFailure(err, { where, host: settings.host, names: settings, oauth2, from: credentials.from, to, during, hide });
 
   return {
     async connect() {
@@ -83,12 +92,15 @@ function openSmtpProbe(ctx: ProbeContext): ProbeSession {
     async auth() {
       if (!sendsPassword) return { skipped: 'no password secret is set: sending without AUTH' };
       if (!offers(session!.ehlo, 'AUTH')) {
-        throw fail('no-auth-offered', `${where} does not offer AUTH${session!.secured ? ' over TLS' : ''}, so the password cannot be used.`);
+        throw fail('no-auth-offered', `${where} does not offer AUTH${session!.secured ? ' over TLS' : ''}, so the ${oauth2 ? 'token' : 'password'} cannot be used.`);
+      }
+      if (oauth2 && !authMechanisms(session!.ehlo).includes('XOAUTH2')) {
+        throw fail('xoauth2-not-offered', `${where} offers AUTH ${authMechanisms(session!.ehlo).join(' ') || '(no mechanism)'} but not XOAUTH2.`);
       }
       await transport().verify().catch((err: unknown) => {
         throw failedWhile('auth')(err);
       });
-      return `signed in as ${credentials.user}`;
+      return oauth2 ? `signed in as ${credentials.user} with an Entra ID token (XOAUTH2)` : `signed in as ${credentials.user}`;
     },
 
     async send() {
@@ -96,6 +108,7 @@ function openSmtpProbe(ctx: ProbeContext): ProbeSession {
         .sendMail({
           from: credentials.from,
           to,
+          ...envelopeFields(ctx.messageIdDomain),
           subject: TEST_MESSAGE_SUBJECT,
           text: ['This is a test message from Gatehouse.', '', 'If you can read it, the sender email settings work: password-reset emails can be delivered.'].join('\n'),
         })
@@ -132,7 +145,7 @@ function openSmtpProbe(ctx: ProbeContext): ProbeSession {
     if (greeting === 'speaks-tls') {
       throw fail(
         mode === 'opportunistic' ? 'implicit-tls-with-ssl-off' : 'implicit-tls-on-starttls-port',
-        `${where} expects TLS from the first byte (implicit TLS) and sends no plain-text greeting, but ${mode === 'opportunistic' ? 'SSL is off' : `"SSL enabled" on port ${settings.port} means STARTTLS`}.`,
+        `${where} expects TLS from the first byte (implicit TLS) and sends no plain-text greeting, but ${mode === 'opportunistic' ? 'SSL is off' : `TLS mode ${tlsModeName(settings.tlsMode)} on port ${settings.port} means STARTTLS`}.`,
       );
     }
     let ehlo = await wire.command(`EHLO ${ehloName(wire.localAddress)}`, timeouts.socket).catch((err: unknown) => {
@@ -144,7 +157,7 @@ function openSmtpProbe(ctx: ProbeContext): ProbeSession {
     }
     if (!offers(ehlo, 'STARTTLS')) {
       if (mode === 'starttls-required') {
-        throw fail('no-starttls', `${where} does not offer STARTTLS, and "SSL enabled" on port ${settings.port} requires it. Nothing was sent: the credentials never left this machine.`);
+        throw fail('no-starttls', `${where} does not offer STARTTLS, and TLS mode ${tlsModeName(settings.tlsMode)} on port ${settings.port} requires it. Nothing was sent: the credentials never left this machine.`);
       }
       if (sendsPassword && !isLoopbackHost(settings.host)) {
         throw fail('no-starttls-for-password', `${where} does not offer STARTTLS, and Gatehouse never sends a password unencrypted to a host that is not loopback. Nothing was sent.`);
@@ -179,48 +192,6 @@ function notSmtp(where: string): Failure {
 // TCP, greeting, STARTTLS
 
 /** Tries each address in turn; the failure of the first one is the one reported. */
-async function connectFirst(addresses: string[], port: number, timeoutMs: number, where: string): Promise<net.Socket> {
-  let first: unknown;
-  for (const address of addresses) {
-    try {
-      return await connectTcp(address, port, timeoutMs, where);
-    } catch (err) {
-      first ??= err;
-    }
-  }
-  if (first instanceof Failure && addresses.length > 1) {
-    throw new Failure(first.error, `${first.message} (tried ${addresses.join(', ')})`, first.hint);
-  }
-  throw first;
-}
-
-function connectTcp(address: string, port: number, timeoutMs: number, where: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(fail('connect-timeout', `No answer from ${where} within ${seconds(timeoutMs)}: the connection timed out.`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      // Until a reader attaches, a late error must not crash the process.
-      socket.on('error', () => {});
-      resolve(socket);
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (err.code === 'ECONNREFUSED') {
-        reject(fail('connect-refused', `Connection refused by ${where}: nothing is listening on that port.`));
-      } else if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') {
-        reject(fail('host-unreachable', `${where} cannot be reached from this machine (${err.code}).`));
-      } else {
-        reject(fail('connect-error', `Connecting to ${where} failed (${err.code ?? 'error'}): ${oneLine(err.message)}`));
-      }
-    });
-  });
-}
 
 
 /**
@@ -299,6 +270,12 @@ function offers(ehlo: Reply, extension: string): boolean {
   return ehlo.lines.slice(1).some((line) => line.trim().split(/\s+/)[0]?.toUpperCase() === extension);
 }
 
+/** The mechanisms of the EHLO reply's AUTH line, upper-cased. */
+function authMechanisms(ehlo: Reply): string[] {
+  const line = ehlo.lines.slice(1).find((l) => l.trim().split(/\s+/)[0]?.toUpperCase() === 'AUTH');
+  return line === undefined ? [] : line.trim().split(/\s+/).slice(1).map((m) => m.toUpperCase());
+}
+
 /** What nodemailer says in EHLO: the machine's name when it is qualified, else its address literal. */
 function ehloName(localAddress: string | undefined): string {
   let name = '';
@@ -372,7 +349,9 @@ async function sniffPlainSmtp(target: TlsTarget, timeouts: DiagnoseTimeoutsMs): 
 interface TransportContext {
   where: string;
   host: string;
-  names: { emailSecretName: string; passwordSecretName: string | null };
+  names: SecretNames;
+  /** XOAUTH2 with an Entra ID token rather than a password */
+  oauth2: boolean;
   from: string;
   to: string;
   during: 'auth' | 'send';
@@ -389,6 +368,10 @@ function transportFailure(err: unknown, ctx: TransportContext): Failure {
   const reply = ctx.hide(oneLine(text));
   const doing = ctx.during === 'auth' ? 'signing in' : 'sending';
 
+  // A token Exchange Online refuses: not a password problem, whatever the reply says.
+  if (ctx.oauth2 && ctx.during === 'auth' && (e.code === 'EAUTH' || typeof e.responseCode === 'number')) {
+    return fail('xoauth2-refused', `The server refused the token: "${clip(reply)}".`);
+  }
   // Authentication problems, whichever command they surface on.
   const signIn = e.code === 'EAUTH' || typeof e.responseCode === 'number' ? signInAdvice(reply, ctx.host, ctx.names, { afterAuth: e.code === 'EAUTH' }) : undefined;
   if (signIn !== undefined) {

@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import nodemailer, { type SMTPTransportOptions, type Transporter } from 'nodemailer';
 import type { SecretStore } from '../secrets/store.js';
-import { DEFAULT_MAIL_SECRET_NAME_PATTERN } from '../config.js';
-import { readSenderSecrets, type SmtpCredentials } from './sender-secrets.js';
+import { DEFAULT_GRAPH_BASE_URL, DEFAULT_MAIL_SECRET_NAME_PATTERN } from '../config.js';
+import { createTokenSource, GRAPH_SCOPE, OUTLOOK_SCOPE, TokenError, type TokenSource } from './entra.js';
+import { GraphError, graphSendMail, type GraphSituation } from './graph.js';
+import { readSenderSecrets, type MailCredentials } from './sender-secrets.js';
 import { type EmailSettings, isLoopbackHost, tlsModeOf } from './settings.js';
 
 export interface OutgoingMessage {
@@ -23,6 +25,8 @@ export class MailSendError extends Error {
     message: string,
     readonly transient: boolean,
     readonly code: string,
+    /** the server asked to wait this long before the next try (Graph's 429) */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'MailSendError';
@@ -39,10 +43,26 @@ export class MailNotConfiguredError extends MailSendError {
 export const SENDER_NAME = 'Gatehouse';
 
 /**
+ * What every email Gatehouse sends carries besides its content: `Auto-Submitted: auto-generated`
+ * (RFC 3834), so auto-responders and out-of-office replies leave it alone, and a Message-ID in
+ * the dashboard's own domain (PUBLIC_URL's host) rather than the sending machine's name.
+ */
+export function envelopeFields(messageIdDomain: string): { messageId: string; headers: Record<string, string> } {
+  return { messageId: `<${randomUUID()}@${messageIdDomain}>`, headers: { 'Auto-Submitted': 'auto-generated' } };
+}
+
+/** The message as MIME bytes, exactly as nodemailer would put it on the wire: text part first, then HTML. */
+export async function composeMime(from: { name: string; address: string }, message: OutgoingMessage, messageIdDomain: string): Promise<Buffer> {
+  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  const info = await composer.sendMail({ from, ...message, ...envelopeFields(messageIdDomain), disableFileAccess: true, disableUrlAccess: true });
+  return info.message as Buffer;
+}
+
+/**
  * The sender's credentials for a send; a missing or blank secret is a configuration error, and
  * so is a name outside MAIL_SECRET_NAME_PATTERN, which is never read.
  */
-async function resolveCredentials(settings: EmailSettings, secrets: SecretStore, secretNamePattern: RegExp): Promise<SmtpCredentials> {
+async function resolveCredentials(settings: EmailSettings, secrets: SecretStore, secretNamePattern: RegExp): Promise<MailCredentials> {
   const read = await readSenderSecrets(settings, secrets, secretNamePattern);
   if (read.ok) return read.credentials;
   switch (read.problem) {
@@ -53,7 +73,9 @@ async function resolveCredentials(settings: EmailSettings, secrets: SecretStore,
     case 'missing':
       throw new MailNotConfiguredError(`secret "${read.name}" was not found`);
     case 'not-an-address':
-      throw new MailNotConfiguredError(`secret "${read.name}" does not hold one email address`);
+      throw new MailNotConfiguredError(read.name === 'senderAddress' ? 'the sender address is not one email address' : `secret "${read.name}" does not hold one email address`);
+    case 'not-a-pem-certificate':
+      throw new MailNotConfiguredError(`secret "${read.name}" does not hold a certificate and its private key in PEM`);
   }
 }
 
@@ -62,10 +84,16 @@ async function resolveCredentials(settings: EmailSettings, secrets: SecretStore,
  * base64 of an AUTH PLAIN exchange), longest first, so a reply can be scrubbed before it is
  * stored or shown.
  */
-export function credentialForms(credentials: SmtpCredentials): string[] {
-  if (credentials.pass === null || credentials.pass === '') return [];
+export function credentialForms(credentials: MailCredentials, accessToken?: string): string[] {
+  const forms: string[] = [];
   const { user, pass } = credentials;
-  const forms = [pass, Buffer.from(pass).toString('base64'), Buffer.from(`\0${user}\0${pass}`).toString('base64'), Buffer.from(`${user}\0${user}\0${pass}`).toString('base64')];
+  if (pass !== null && pass !== '') {
+    forms.push(pass, Buffer.from(pass).toString('base64'), Buffer.from(`\0${user}\0${pass}`).toString('base64'), Buffer.from(`${user}\0${user}\0${pass}`).toString('base64'));
+  }
+  if (accessToken !== undefined && accessToken !== '') {
+    forms.push(accessToken, Buffer.from(`user=${user}\x01auth=Bearer ${accessToken}\x01\x01`).toString('base64'));
+  }
+  if (credentials.entra?.kind === 'client-secret') forms.push(credentials.entra.secret);
   return forms.sort((a, b) => b.length - a.length);
 }
 
@@ -75,7 +103,9 @@ export function scrub(text: string, forms: string[]): string {
 
 export interface TransportOptionsInput {
   settings: EmailSettings;
-  credentials: SmtpCredentials | null;
+  credentials: MailCredentials | null;
+  /** smtp-oauth2: the Entra ID token AUTH XOAUTH2 presents instead of a password */
+  accessToken?: string;
   timeoutsMs?: { connect: number; greeting: number; socket: number };
 }
 
@@ -83,7 +113,9 @@ export interface TransportOptionsInput {
 export function smtpTransportOptions(input: TransportOptionsInput): SMTPTransportOptions {
   const { settings, credentials } = input;
   const mode = tlsModeOf(settings);
-  const sendsPassword = credentials !== null && credentials.pass !== null;
+  const oauth2 = credentials !== null && input.accessToken !== undefined;
+  // A token is a password too: it never crosses the network in clear either.
+  const sendsPassword = (credentials !== null && credentials.pass !== null) || oauth2;
   const t = input.timeoutsMs ?? { connect: 10_000, greeting: 10_000, socket: 30_000 };
   return {
     // "[::1]" is how a user writes an IPv6 literal; sockets want it without brackets.
@@ -94,7 +126,11 @@ export function smtpTransportOptions(input: TransportOptionsInput): SMTPTranspor
     // with a password to send to a host that is not loopback, that fallback is not allowed.
     requireTLS: mode === 'starttls-required' || (mode === 'opportunistic' && sendsPassword && !isLoopbackHost(settings.host)),
     ignoreTLS: false,
-    auth: sendsPassword ? { user: credentials.user, pass: credentials.pass! } : undefined,
+    auth: oauth2
+      ? { type: 'OAuth2', user: credentials.user, accessToken: input.accessToken }
+      : sendsPassword
+        ? { user: credentials!.user, pass: credentials!.pass! }
+        : undefined,
     tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2', servername: isIpLiteral(settings.host) ? undefined : settings.host },
     connectionTimeout: t.connect,
     greetingTimeout: t.greeting,
@@ -144,9 +180,20 @@ export function classifySendError(err: unknown): MailSendError {
 }
 
 /** Sends each message with the settings it is given; what `chooseMailer` binds a Mailer to. */
-export interface SmtpSender {
+export interface MailSender {
   send(settings: EmailSettings, message: OutgoingMessage): Promise<void>;
   close(): void;
+}
+
+export interface MailSenderOptions {
+  /** MAIL_SECRET_NAME_PATTERN: a secret outside it is never read */
+  secretNamePattern?: RegExp;
+  /** the Message-ID's domain: PUBLIC_URL's host */
+  messageIdDomain?: string;
+  /** Entra ID tokens for smtp-oauth2 and graph */
+  tokens?: TokenSource;
+  /** GRAPH_BASE_URL */
+  graphBaseUrl?: string;
 }
 
 interface Pool {
@@ -158,12 +205,16 @@ interface Pool {
 }
 
 /**
- * Reads the credentials at send time (cached by the secret store) and keeps one pooled transport
- * per settings + credentials, replaced when either changes. A replaced pool is closed once the
- * sends already on it are done: a concurrent send under other settings must not cut them off.
+ * Reads the credentials at send time (cached by the secret store) and sends by the settings'
+ * transport. SMTP keeps one pooled transport per settings + credentials (+ token), replaced when
+ * any changes; a replaced pool is closed once the sends already on it are done: a concurrent send
+ * under other settings must not cut them off.
  */
-export function createSmtpSender(secrets: SecretStore, options: { secretNamePattern?: RegExp } = {}): SmtpSender {
+export function createMailSender(secrets: SecretStore, options: MailSenderOptions = {}): MailSender {
   const secretNamePattern = options.secretNamePattern ?? new RegExp(DEFAULT_MAIL_SECRET_NAME_PATTERN);
+  const messageIdDomain = options.messageIdDomain ?? 'localhost';
+  const tokens = options.tokens ?? createTokenSource();
+  const graphBaseUrl = options.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL;
   let current: Pool | undefined;
   const open = new Set<Pool>();
   const closePool = (pool: Pool): void => {
@@ -173,29 +224,62 @@ export function createSmtpSender(secrets: SecretStore, options: { secretNamePatt
   const closeIfIdle = (pool: Pool): void => {
     if (pool !== current && pool.sending === 0 && open.has(pool)) closePool(pool);
   };
+
+  /** A token for the scope, or the send's failure: a refused credential is the settings' to fix, not the SMTP server's. */
+  async function tokenFor(settings: EmailSettings, credentials: MailCredentials, scope: string): Promise<string> {
+    try {
+      return await tokens.get(settings, credentials.entra!, scope);
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+      throw new MailSendError(err.message, err.transient, err.situation === 'entra-unreachable' ? 'connect_failed' : 'auth_failed');
+    }
+  }
+
+  async function sendSmtp(settings: EmailSettings, credentials: MailCredentials, message: OutgoingMessage): Promise<void> {
+    const accessToken = settings.transport === 'smtp-oauth2' ? await tokenFor(settings, credentials, OUTLOOK_SCOPE) : undefined;
+    const key = createHash('sha256').update(JSON.stringify([settings, credentials, accessToken ?? null])).digest('hex');
+    if (current?.key !== key) {
+      const replaced = current;
+      const transporter = nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials, accessToken }), pool: true, maxConnections: 3, maxMessages: 100 });
+      current = { key, transporter, from: credentials.from, sending: 0 };
+      open.add(current);
+      if (replaced !== undefined) closeIfIdle(replaced);
+    }
+    const pool = current;
+    pool.sending += 1;
+    try {
+      await pool.transporter.sendMail({ from: { name: SENDER_NAME, address: pool.from }, ...message, ...envelopeFields(messageIdDomain) });
+    } catch (err) {
+      // A provider's reply is stored as the delivery's last error: it must not carry the password or the token.
+      const failure = classifySendError(err);
+      if (accessToken !== undefined && failure.code === 'auth_failed') tokens.forget(accessToken);
+      throw new MailSendError(scrub(failure.message, credentialForms(credentials, accessToken)), failure.transient, failure.code);
+    } finally {
+      pool.sending -= 1;
+      closeIfIdle(pool);
+    }
+  }
+
+  async function sendGraph(settings: EmailSettings, credentials: MailCredentials, message: OutgoingMessage): Promise<void> {
+    const token = await tokenFor(settings, credentials, GRAPH_SCOPE);
+    const mime = await composeMime({ name: SENDER_NAME, address: credentials.from }, message, messageIdDomain);
+    try {
+      await graphSendMail({ baseUrl: graphBaseUrl, sender: credentials.from, token, mime });
+    } catch (err) {
+      if (err instanceof GraphError) {
+        // A token Graph refuses is not asked for again: the next try gets a fresh one.
+        if (err.situation === 'graph-token-refused') tokens.forget(token);
+        throw new MailSendError(err.message, err.transient, GRAPH_SEND_CODES[err.situation], err.retryAfterSeconds);
+      }
+      throw classifyHttpError(err);
+    }
+  }
+
   return {
     async send(settings, message) {
       const credentials = await resolveCredentials(settings, secrets, secretNamePattern);
-      const key = createHash('sha256').update(JSON.stringify([settings, credentials])).digest('hex');
-      if (current?.key !== key) {
-        const replaced = current;
-        const transporter = nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials }), pool: true, maxConnections: 3, maxMessages: 100 });
-        current = { key, transporter, from: credentials.from, sending: 0 };
-        open.add(current);
-        if (replaced !== undefined) closeIfIdle(replaced);
-      }
-      const pool = current;
-      pool.sending += 1;
-      try {
-        await pool.transporter.sendMail({ from: { name: SENDER_NAME, address: pool.from }, ...message });
-      } catch (err) {
-        // A provider's reply is stored as the delivery's last error: it must not carry the password.
-        const failure = classifySendError(err);
-        throw new MailSendError(scrub(failure.message, credentialForms(credentials)), failure.transient, failure.code);
-      } finally {
-        pool.sending -= 1;
-        closeIfIdle(pool);
-      }
+      if (settings.transport === 'graph') await sendGraph(settings, credentials, message);
+      else await sendSmtp(settings, credentials, message);
     },
     close() {
       current = undefined;
@@ -204,13 +288,38 @@ export function createSmtpSender(secrets: SecretStore, options: { secretNamePatt
   };
 }
 
+/** The delivery's error code for each way Graph refuses. */
+const GRAPH_SEND_CODES: Record<GraphSituation, string> = {
+  'graph-bad-request': 'rejected',
+  'graph-token-refused': 'auth_failed',
+  'graph-access-denied': 'permission_denied',
+  'graph-no-mailbox': 'rejected',
+  'graph-throttled': 'rejected',
+  'graph-unavailable': 'connect_failed',
+  'graph-unexpected': 'rejected',
+};
+
+/** A fetch that failed before any answer: DNS, the connection, TLS or the time limit. Always worth another try. */
+export function classifyHttpError(err: unknown): MailSendError {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code ?? (err as { code?: string }).code ?? '';
+  const detail = oneLine(`${(err as Error).message ?? 'fetch failed'}${cause?.message === undefined ? '' : `: ${cause.message}`}`).slice(0, 300);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new MailSendError(detail, true, 'dns_failed');
+  if (/CERT|SSL|TLS|self.signed/i.test(code) || /certificate|self.signed|SSL routines/i.test(detail)) return new MailSendError(detail, true, 'tls_failed');
+  return new MailSendError(detail, true, 'connect_failed');
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
 /** Sends with the settings `loadSettings` gives at each send. */
-export function createSmtpMailer(
+export function createConfiguredMailer(
   loadSettings: () => Promise<EmailSettings | undefined>,
   secrets: SecretStore,
-  options: { secretNamePattern?: RegExp } = {},
+  options: MailSenderOptions = {},
 ): Mailer & { close(): void } {
-  const sender = createSmtpSender(secrets, options);
+  const sender = createMailSender(secrets, options);
   return {
     async send(message) {
       const settings = await loadSettings();
@@ -224,12 +333,12 @@ export function createSmtpMailer(
 export const DEV_INBOX_FROM = 'Gatehouse <no-reply@gatehouse.localhost>';
 
 /** Plain SMTP to a server on this machine (the dev mailbox): nothing to encrypt, nothing to sign in to. */
-export function createLoopbackMailer(port: number, from: string): Mailer & { close(): void } {
+export function createLoopbackMailer(port: number, from: string, messageIdDomain = 'localhost'): Mailer & { close(): void } {
   const transporter = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true });
   return {
     async send(message) {
       try {
-        await transporter.sendMail({ from, ...message });
+        await transporter.sendMail({ from, ...message, ...envelopeFields(messageIdDomain) });
       } catch (err) {
         throw classifySendError(err);
       }

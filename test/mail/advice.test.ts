@@ -119,8 +119,8 @@ describe('advise: the conditions a probe meets before any reply', () => {
   const rows: { situation: Situation; facts?: Record<string, string | number>; error: string; hint: RegExp }[] = [
     { situation: 'no-auth-offered', error: 'auth_failed', hint: /a relay.*leave the password secret name empty/ },
     { situation: 'plain-smtp-on-implicit-port', facts: { port: 465 }, error: 'tls_failed', hint: new RegExp(`^${PLAIN_ON_465_HINT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) },
-    { situation: 'implicit-tls-on-starttls-port', error: 'tls_failed', hint: /^This port expects implicit TLS — use port 465/ },
-    { situation: 'implicit-tls-with-ssl-off', error: 'tls_failed', hint: /turn SSL on and use port 465/ },
+    { situation: 'implicit-tls-on-starttls-port', error: 'tls_failed', hint: /^This port expects TLS from the first byte — set TLS mode to "Implicit TLS"/ },
+    { situation: 'implicit-tls-with-ssl-off', error: 'tls_failed', hint: /turn SSL on and set TLS mode to "Implicit TLS"/ },
     { situation: 'no-starttls', error: 'tls_failed', hint: /587 \(STARTTLS\) or 465 \(implicit TLS\)/ },
     { situation: 'no-starttls-for-password', error: 'tls_failed', hint: /^Turn SSL on/ },
     { situation: 'starttls-refused', error: 'tls_failed', hint: /TLS configuration/ },

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import type { EmailSettings } from '../../src/mail/settings.js';
+import { normalizeEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
 import type { TestCa } from '../helpers/tls.js';
 
 const run = promisify(execFile);
@@ -200,11 +200,11 @@ export async function issueCertificate(ca: TestCa, ips: string[]): Promise<{ key
 }
 
 export function settingsFor(server: { host: string; port: number }, overrides: Partial<EmailSettings> = {}): EmailSettings {
-  return { host: server.host, port: server.port, emailSecretName: 'smtp-from', passwordSecretName: 'smtp-password', sslEnabled: true, ...overrides };
+  return normalizeEmailSettings({ host: server.host, port: server.port, emailSecretName: 'smtp-from', passwordSecretName: 'smtp-password', sslEnabled: true, ...overrides });
 }
 
 /** The exact hint for a plain-SMTP server behind port 465 (quoted in the docs). */
-export const PLAIN_ON_465_HINT = 'Port 465 expects implicit TLS but this server speaks plain SMTP — it likely wants STARTTLS: use port 587 with SSL enabled.';
+export const PLAIN_ON_465_HINT = 'Port 465 speaks plain SMTP, not implicit TLS — set TLS mode to "STARTTLS" (or "Automatic" on port 587).';
 
 export interface Scenario {
   name: string;
@@ -257,7 +257,7 @@ export function scenarios(o: { ca: TestCa; implicitTls: { key: string; cert: str
     {
       name: 'STARTTLS configured but the server speaks TLS at once is a TLS failure that says to use port 465',
       setup: withServer({ smtp: { secure: true } }),
-      expected: { ok: false, error: 'tls_failed', stage: 'tls', message: /expects TLS from the first byte \(implicit TLS\)/, hint: /^This port expects implicit TLS — use port 465/ },
+      expected: { ok: false, error: 'tls_failed', stage: 'tls', message: /expects TLS from the first byte \(implicit TLS\)/, hint: /^This port expects TLS from the first byte — set TLS mode to "Implicit TLS"/ },
       check: noAuthSeen,
     },
     {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, runCli, tempDataDir } from '../helpers/cli.js';
 import { FakeClock } from '../../src/clock.js';
 import { createDb, migrateToLatest } from '../../src/db/index.js';
-import { saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
+import { normalizeEmailSettings, saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
 import { NOT_SMTP_BANNERS, PASSWORD, RECIPIENT, SECRETS, issueCertificate, scenarios, settingsFor, startBannerServer, trustedCaOrSkip, type Scenario } from './fixtures.js';
 
 const ca = await trustedCaOrSkip('gatehouse mail test');
@@ -35,14 +35,14 @@ afterAll(() => {
 });
 
 /** A DATA_DIR with the template's secret store and, when given, saved email settings (there is no settings command). */
-async function dataDirWith(settings: EmailSettings | undefined): Promise<string> {
+async function dataDirWith(settings: Partial<EmailSettings> | undefined): Promise<string> {
   const dir = tempDataDir();
   dirs.push(dir);
   fs.cpSync(template, dir, { recursive: true });
   if (settings !== undefined) {
     const db = createDb({ kind: 'sqlite', file: path.join(dir, 'gatehouse.sqlite') });
     await migrateToLatest(db);
-    await saveEmailSettings(db, new FakeClock(), settings, null);
+    await saveEmailSettings(db, new FakeClock(), normalizeEmailSettings(settings), null);
     await db.destroy();
   }
   return dir;

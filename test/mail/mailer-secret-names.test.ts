@@ -8,7 +8,7 @@ import { createDb, migrateToLatest } from '../../src/db/index.js';
 import { createLogger } from '../../src/logger.js';
 import { chooseMailer, startOutboxThread, type OutboxControl } from '../../src/mail/index.js';
 import { saveEmailSettings } from '../../src/mail/settings.js';
-import { createSmtpMailer, MailSendError } from '../../src/mail/transport.js';
+import { createConfiguredMailer, MailSendError } from '../../src/mail/transport.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import type { SecretStore } from '../../src/secrets/store.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';
@@ -37,7 +37,7 @@ describe('sending mail with a secret outside MAIL_SECRET_NAME_PATTERN', () => {
     const server = await startBannerServer(() => '554 5.3.2 smtp.attacker.example closing\r\n');
     closers.push(server.close);
     const { store, reads } = countingStore();
-    const mailer = createSmtpMailer(async () => settingsFor(server, { passwordSecretName: 'billing-db-password' }), store, { secretNamePattern: /^(smtp|mail)-/ });
+    const mailer = createConfiguredMailer(async () => settingsFor(server, { passwordSecretName: 'billing-db-password' }), store, { secretNamePattern: /^(smtp|mail)-/ });
     closers.push(() => mailer.close());
     const failure = await mailer.send(MESSAGE).then(
       () => undefined,
@@ -66,7 +66,7 @@ describe('sending mail with a secret outside MAIL_SECRET_NAME_PATTERN', () => {
   it('never quotes a peer that does not speak SMTP in the delivery error', async () => {
     const server = await startBannerServer(() => NOT_SMTP_BANNERS.ssh.banner);
     closers.push(server.close);
-    const mailer = createSmtpMailer(async () => settingsFor(server, { sslEnabled: false, passwordSecretName: null }), countingStore().store);
+    const mailer = createConfiguredMailer(async () => settingsFor(server, { sslEnabled: false, passwordSecretName: null }), countingStore().store);
     closers.push(() => mailer.close());
     const failure = (await mailer.send(MESSAGE).catch((err: unknown) => err)) as MailSendError;
     expect(failure).toBeInstanceOf(MailSendError);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { diagnoseEmail } from '../../src/mail/diagnose.js';
 import { readSenderSecrets } from '../../src/mail/sender-secrets.js';
-import { createSmtpMailer, MailSendError } from '../../src/mail/transport.js';
+import { createConfiguredMailer, MailSendError } from '../../src/mail/transport.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { PASSWORD, RECIPIENT, SENDER, settingsFor, startBannerServer } from './fixtures.js';
 
@@ -30,7 +30,7 @@ describe('the transport and the staged check read the sender secrets alike', () 
 
       expect(await readSenderSecrets(settings, secrets, MAIL_SECRETS)).toEqual({ ok: false, problem: 'missing', name: c.name, holds: c.holds });
 
-      const mailer = createSmtpMailer(async () => settings, secrets, { secretNamePattern: MAIL_SECRETS });
+      const mailer = createConfiguredMailer(async () => settings, secrets, { secretNamePattern: MAIL_SECRETS });
       closers.push(() => mailer.close());
       const sent = await mailer.send(MESSAGE).then(
         () => undefined,
@@ -50,6 +50,6 @@ describe('the transport and the staged check read the sender secrets alike', () 
   it('both use a password that is not blank as it is, surrounding white space included', async () => {
     const settings = settingsFor({ host: '127.0.0.1', port: 1 });
     const secrets = createMemorySecretStore({ 'smtp-from': ` ${SENDER} `, 'smtp-password': ` ${PASSWORD} ` });
-    expect(await readSenderSecrets(settings, secrets, MAIL_SECRETS)).toEqual({ ok: true, credentials: { from: SENDER, user: SENDER, pass: ` ${PASSWORD} ` } });
+    expect(await readSenderSecrets(settings, secrets, MAIL_SECRETS)).toEqual({ ok: true, credentials: { from: SENDER, user: SENDER, pass: ` ${PASSWORD} `, entra: null } });
   });
 });

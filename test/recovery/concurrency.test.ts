@@ -6,9 +6,9 @@ import { createArgon2Hasher, type PasswordHasher } from '../../src/accounts/pass
 import { systemClock } from '../../src/clock.js';
 import { dialectOf, type Db } from '../../src/db/index.js';
 import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
-import { findEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
+import { findEmailSettings, normalizeEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
 import { createOutboxWorker } from '../../src/mail/outbox.js';
-import { createSmtpMailer, type Mailer } from '../../src/mail/transport.js';
+import { createConfiguredMailer, type Mailer } from '../../src/mail/transport.js';
 import { recoveryHandlers } from '../../src/recovery/service.js';
 import { hashResetToken } from '../../src/recovery/tokens.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
@@ -131,7 +131,7 @@ async function startHarness(makeDb: () => Promise<{ db: Db; drop(): Promise<void
   const hasher = barrierHasher();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const mailer = createSmtpMailer(() => findEmailSettings(db), secrets);
+  const mailer = createConfiguredMailer(() => findEmailSettings(db), secrets);
   const ctx = await makeTestApp({
     db,
     // The per-address limit (3 an hour) is off so that many emails for one account go out at once.
@@ -145,7 +145,7 @@ async function startHarness(makeDb: () => Promise<{ db: Db; drop(): Promise<void
     deps: { clock: systemClock, secrets, hasher, limiter: createMemoryRateLimiter(systemClock) },
     mailer,
   });
-  await saveEmailSettings(db, systemClock, { host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true }, null);
+  await saveEmailSettings(db, systemClock, normalizeEmailSettings({ host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true }), null);
   // The worker as the server runs it: continuous, up to its default 10 sends at once.
   ctx.outbox.start();
   await ctx.app.listen({ host: '127.0.0.1', port });

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import type { Db } from '../../src/db/index.js';
 import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
-import { findEmailSettings, saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
-import { createSmtpMailer } from '../../src/mail/transport.js';
+import { findEmailSettings, normalizeEmailSettings, saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
+import { createConfiguredMailer } from '../../src/mail/transport.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
@@ -44,9 +44,9 @@ async function startHarness(makeDb: () => Promise<{ db: Db; drop(): Promise<void
     db,
     env: { PUBLIC_URL: url, LIMIT_RESET_PER_IP_PER_MINUTE: '0', LIMIT_FORGOT_PER_IP_PER_MINUTE: '0', LIMIT_FORGOT_PER_ADDRESS_PER_HOUR: '0' },
     deps: { clock: systemClock, secrets, limiter: createMemoryRateLimiter(systemClock) },
-    mailer: createSmtpMailer(() => findEmailSettings(db), secrets),
+    mailer: createConfiguredMailer(() => findEmailSettings(db), secrets),
   });
-  const settings: EmailSettings = { host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true };
+  const settings: EmailSettings = normalizeEmailSettings({ host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true });
   await saveEmailSettings(db, systemClock, settings, null);
   ctx.outbox.start();
   await ctx.app.listen({ host: '127.0.0.1', port });

@@ -17,7 +17,7 @@ import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { createLogger } from '../../src/logger.js';
 import { createOutboxWorker, type OutboxWorker } from '../../src/mail/outbox.js';
 import { findEmailSettings } from '../../src/mail/settings.js';
-import { createSmtpMailer } from '../../src/mail/transport.js';
+import { createConfiguredMailer } from '../../src/mail/transport.js';
 import { cryptoRandom } from '../../src/random.js';
 import { recoveryHandlers } from '../../src/recovery/service.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
@@ -114,7 +114,7 @@ async function startHarness(makeDb: () => Promise<{ db: Db; files: string[]; dro
   const random = recordingRandom(cryptoRandom);
   const secretStore = createMemorySecretStore({ 'smtp-sender': SMTP_USER, 'smtp-password': SMTP_PASS });
   const base = { config, db, clock: systemClock, random, logger };
-  const mailer = createSmtpMailer(() => findEmailSettings(db), secretStore);
+  const mailer = createConfiguredMailer(() => findEmailSettings(db), secretStore);
   const worker = createOutboxWorker({
     db,
     clock: systemClock,

@@ -8,7 +8,7 @@ import { systemClock } from '../../src/clock.js';
 import { createDb } from '../../src/db/index.js';
 import { normalizeEmail } from '../../src/accounts/identifiers.js';
 import { createMemoryRateLimiter, type RateLimiter } from '../../src/limits/rate-limiter.js';
-import { saveEmailSettings } from '../../src/mail/settings.js';
+import { normalizeEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';
 import { assertBuilt } from '../helpers/cli.js';
@@ -204,7 +204,7 @@ describe('forgot-password response time', () => {
       deps: { clock: systemClock, secrets, limiter: withControlDelay(createMemoryRateLimiter(systemClock), controlKeys), outbox: outboxThread },
     });
     for (let i = 0; i < POOL; i++) await addUser(ctx, { email: known(i) });
-    await saveEmailSettings(db, systemClock, { host: '127.0.0.1', port: sink.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: tlsOn }, null);
+    await saveEmailSettings(db, systemClock, normalizeEmailSettings({ host: '127.0.0.1', port: sink.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: tlsOn }), null);
     outboxThread.start();
     await ctx.app.listen({ host: '127.0.0.1', port: 0 });
     port = (ctx.app.server.address() as { port: number }).port;
