@@ -128,7 +128,7 @@ describe('the built server delivers recovery mail', () => {
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     const saved = await call('PUT', '/api/settings/email', { host: '127.0.0.1', port: smtp.port, emailSecretName: 'smtp-sender', passwordSecretName: 'smtp-password', sslEnabled: true, currentPassword: 'chief passphrase for tests' }, cookie);
     expect(saved.status).toBe(200);
-    expect((await saved.json()).secretsResolve).toEqual({ email: true, password: true });
+    expect((await saved.json()).secretsResolve).toEqual({ email: true, password: true, clientSecret: null, certificate: null });
 
     const before = smtp.messages.length;
     expect((await call('POST', '/api/auth/forgot-password', { email: 'worker@example.com' })).status).toBe(202);

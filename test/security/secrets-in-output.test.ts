@@ -253,7 +253,7 @@ async function runWholeFlow(h: Harness): Promise<void> {
   // Changing where mail goes asks for the admin's password again (so it travels once more, and must not be logged).
   const reauth = { currentPassword: PASSWORDS['admin new password'] };
   const saved = JSON.parse(expectStatus(await call('PUT', '/api/settings/email', { cookie: admin, json: { ...settings, ...reauth } }), 200).body);
-  expect(saved.secretsResolve).toEqual({ email: true, password: true });
+  expect(saved.secretsResolve).toEqual({ email: true, password: true, clientSecret: null, certificate: null });
   expectStatus(await call('GET', '/api/settings/email', { cookie: admin }), 200);
   expectStatus(await call('POST', '/api/settings/email/test', { cookie: admin, json: { to: 'ops@example.com' } }), 200);
   await nextMail('ops@example.com');
