@@ -106,6 +106,10 @@ describe('validation', () => {
     ['PUBLIC_URL', 'not a url'],
     ['MAIL_SECRET_NAME_PATTERN', '^(smtp|mail-'],
     ['MAIL_SECRET_NAME_PATTERN', '[a-'],
+    ['AZURE_AUTHORITY_HOST', 'http://127.0.0.1:8443'],
+    ['AZURE_AUTHORITY_HOST', 'login.microsoftonline.com'],
+    ['GRAPH_BASE_URL', 'http://graph.microsoft.com'],
+    ['GRAPH_BASE_URL', 'https://user:pass@graph.example'],
   ])('refuses %s=%s', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
@@ -202,6 +206,15 @@ describe('variables', () => {
     expect(load({ SECRETS_KEY: bytes.toString('hex') }).secrets.key?.equals(bytes)).toBe(true);
     expect(load({ SECRETS_KEY: bytes.toString('hex').toUpperCase() }).secrets.key?.equals(bytes)).toBe(true);
     expect(load({ SECRETS_KEY: bytes.toString('base64') }).secrets.key?.equals(bytes)).toBe(true);
+  });
+
+  it('sends mail tokens only over https: Entra ID from login.microsoftonline.com and Graph from graph.microsoft.com unless told', () => {
+    const byDefault = load({});
+    expect(byDefault.azureAuthorityHost).toBeUndefined();
+    expect(byDefault.graphBaseUrl).toBe('https://graph.microsoft.com');
+    const local = load({ AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443/', GRAPH_BASE_URL: 'https://127.0.0.1:9443/' });
+    expect(local.azureAuthorityHost).toBe('https://127.0.0.1:8443');
+    expect(local.graphBaseUrl).toBe('https://127.0.0.1:9443');
   });
 
   it('lets email settings name only secrets starting smtp- or mail- by default, and MAIL_SECRET_NAME_PATTERN changes that', () => {
