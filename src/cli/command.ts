@@ -4,6 +4,7 @@ import type { AppDeps } from '../deps.js';
 import { DomainError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createRuntime } from '../runtime.js';
+import { failureText, MAX_FAILURE_LINE, plainText, type FailureContext } from './failure.js';
 
 /** Bad arguments: exit 2 with one line on stderr. */
 export class UsageError extends Error {}
@@ -79,13 +80,19 @@ export async function withRuntime(fn: (deps: AppDeps) => Promise<void>): Promise
   }
 }
 
-/** The one line on stderr and the exit status for a command that failed: 2 for bad arguments, else 1. */
-export function describeFailure(err: unknown): { line: string; exitCode: 1 | 2 } {
-  if (err instanceof UsageError) return { line: `gatehouse: ${firstLine(err.message)}\n`, exitCode: 2 };
+/**
+ * The one line on stderr and the exit status for a command that failed: 2 for bad arguments, else 1.
+ * An unexpected error shows its whole message and causes on one line (no stack), credentials
+ * hidden, with a hint for the usual start-up failures (see failure.ts).
+ */
+export function describeFailure(err: unknown, context: FailureContext = {}): { line: string; exitCode: 1 | 2 } {
+  // The whole line, "gatehouse: " included, is at most MAX_FAILURE_LINE characters.
+  const max = MAX_FAILURE_LINE - 'gatehouse: '.length;
+  if (err instanceof UsageError) return { line: `gatehouse: ${plainText(err.message, context, max)}\n`, exitCode: 2 };
   // Every bad variable at once, one per line: the one exception to one line.
   if (err instanceof ConfigError) return { line: `gatehouse: ${err.message}\n`, exitCode: 1 };
-  const message = err instanceof DomainError ? `${err.message}${fieldsOf(err.details.fields, '')}` : err instanceof Error ? err.message : String(err);
-  return { line: `gatehouse: ${firstLine(message)}\n`, exitCode: 1 };
+  if (err instanceof DomainError) return { line: `gatehouse: ${plainText(`${err.message}${fieldsOf(err.details.fields, '')}`, context, max)}\n`, exitCode: 1 };
+  return { line: `gatehouse: ${failureText(err, context, max)}\n`, exitCode: 1 };
 }
 
 /** " (name: message; …)" for field errors, each name after prefix; else nothing. */
@@ -93,10 +100,6 @@ export function fieldsOf(fields: unknown, prefix: string): string {
   if (typeof fields !== 'object' || fields === null) return '';
   const entries = Object.entries(fields as Record<string, string>);
   return entries.length === 0 ? '' : ` (${entries.map(([name, message]) => `${prefix}${name}: ${message}`).join('; ')})`;
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0]!;
 }
 
 /** A password or secret from stdin: prompted without echo on a terminal, else read whole with one trailing newline stripped. */
