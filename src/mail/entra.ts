@@ -210,7 +210,9 @@ export function tokenError(err: unknown, kind: EntraSecret['kind']): TokenError 
   if (kind === 'managed-identity') {
     // "ManagedIdentityCredential: Authentication failed. Message : Error(s): Not Available - … - Description: <what the endpoint said> - Correlation ID: …"
     const said = (err as { cause?: { errorMessage?: unknown } }).cause?.errorMessage;
-    const description = typeof said === 'string' && said !== '' ? said : / - Description: (.*?) - Correlation ID/s.exec(text)?.[1];
+    const full = typeof said === 'string' && said !== '' ? said : text;
+    // MSAL formats it as "Error(s): … - Description: <what the endpoint said> - Correlation ID: …".
+    const description = / - Description: (.*?) - Correlation ID/s.exec(full)?.[1] ?? (full === text ? undefined : full);
     if (description !== undefined) return new TokenError(clipLine(`the managed identity endpoint said: ${description}`), 'entra-managed-identity-unavailable', true, undefined);
     return new TokenError(first, 'entra-managed-identity-unavailable', true, undefined);
   }

@@ -70,7 +70,7 @@ function openGraphProbe(ctx: ProbeContext): ProbeSession {
 function graphFailure(err: unknown, sender: string, where: string): Failure {
   if (err instanceof GraphError) {
     const facts = { sender, retryAfter: err.retryAfterSeconds ?? 60 };
-    return fail(err.situation satisfies GraphSituation, `${err.message}.`, facts);
+    return fail(err.situation satisfies GraphSituation, /[.!?]$/.test(err.message) ? err.message : `${err.message}.`, facts);
   }
   const cause = (err as { cause?: unknown }).cause;
   return fail('https-failed', `The request to ${where} failed: ${clip(oneLine(errorText(cause ?? err)))}`);
