@@ -67,7 +67,7 @@ const HINTS = {
   // reaching Entra ID or Microsoft Graph
   permission_denied: {
     'graph-access-denied':
-      'The app may not send as {sender}: grant it the Microsoft Graph application permission Mail.Send with admin consent, and where access is limited (RBAC for Applications, or an application access policy) include this mailbox in its scope. Changes can take an hour to apply.',
+      'The app may not send as {sender}. Give it Mail.Send for this mailbox: with Exchange RBAC for Applications (the "Application Mail.Send" role scoped to the mailbox; then grant no Mail.Send in Entra ID, which would add every mailbox), or as the Microsoft Graph application permission Mail.Send with admin consent, limited by an application access policy that includes this mailbox. Changes can take an hour to apply.',
   },
   // TLS: what the port speaks against what "SSL enabled" and the TLS mode ask for, certificates, handshakes
   tls_failed: {
@@ -102,7 +102,7 @@ const HINTS = {
       'No managed identity answered. On Azure App Service, Container Apps or a VM, turn on the system-assigned identity (or attach a user-assigned one and enter its client id); on Kubernetes, set up workload identity (AZURE_FEDERATED_TOKEN_FILE). Elsewhere use a client secret or a certificate.',
     'entra-refused': 'Entra ID refused the token request: check the tenant id, the client id and the app\'s credential on its app registration.',
     'graph-token-refused':
-      'Microsoft Graph refused the token: the app needs the Microsoft Graph application permission Mail.Send (not a delegated one) with admin consent, in the tenant that owns the mailbox.',
+      'Microsoft Graph refused the token: it must be an application (app-only) token from the tenant that owns the mailbox, and the app must hold Mail.Send — through Exchange RBAC for Applications, or as the Microsoft Graph application permission (not a delegated one) with admin consent.',
     'xoauth2-refused':
       'Exchange Online refused the app\'s token. The app needs the Office 365 Exchange Online application permission SMTP.SendAsApp with admin consent; its service principal must be registered in Exchange Online (New-ServicePrincipal) and given the mailbox (Add-MailboxPermission -AccessRights FullAccess); SMTP AUTH must be on for the mailbox. Microsoft Graph needs fewer steps: see docs/MAIL.md.',
     'xoauth2-not-offered': 'This server does not take OAuth2 tokens (XOAUTH2). SMTP with OAuth2 is for Microsoft 365: use smtp.office365.com, port 587, STARTTLS.',

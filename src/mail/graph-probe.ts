@@ -58,7 +58,7 @@ function openGraphProbe(ctx: ProbeContext): ProbeSession {
       } catch (err) {
         throw graphFailure(err, ctx.credentials.from, where);
       }
-      return `accepted for ${ctx.to} (202 Accepted; not saved to Sent Items)`;
+      return `accepted for ${ctx.to} (202 Accepted)`;
     },
 
     close() {

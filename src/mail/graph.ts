@@ -1,8 +1,8 @@
 /*
  * Microsoft Graph sendMail: POST {GRAPH_BASE_URL}/v1.0/users/{sender}/sendMail with an app-only
  * token. The message goes as MIME (the same bytes SMTP would carry: text part first, then HTML,
- * with Auto-Submitted and our Message-ID, which Graph's JSON form cannot set), not saved to the
- * sender's Sent Items.
+ * with Auto-Submitted and our Message-ID, which Graph's JSON form cannot set). Exchange keeps a
+ * copy in the sender's Sent Items, as it does for any sendMail.
  */
 
 const GRAPH_TIMEOUT_MS = 20_000;

@@ -267,8 +267,9 @@ export function createMailSender(secrets: SecretStore, options: MailSenderOption
       await graphSendMail({ baseUrl: graphBaseUrl, sender: credentials.from, token, mime });
     } catch (err) {
       if (err instanceof GraphError) {
-        // A token Graph refuses is not asked for again: the next try gets a fresh one.
-        if (err.situation === 'graph-token-refused') tokens.forget(token);
+        // A token Graph refuses is not used again: the next try gets a fresh one, which carries
+        // permissions granted since (a 403 until an admin grants Mail.Send, say).
+        if (err.situation === 'graph-token-refused' || err.situation === 'graph-access-denied') tokens.forget(token);
         throw new MailSendError(err.message, err.transient, GRAPH_SEND_CODES[err.situation], err.retryAfterSeconds);
       }
       throw classifyHttpError(err);

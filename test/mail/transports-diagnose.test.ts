@@ -334,7 +334,7 @@ describe.skipIf(!ca).sequential('the staged email check against Microsoft 365 fa
         error: 'permission_denied',
         stage: 'send',
         message: /^Graph answered 403 ErrorAccessDenied: Access is denied\. Check credentials and try again\.\.?$/,
-        hint: /^The app may not send as gatehouse@contoso\.example: grant it the Microsoft Graph application permission Mail\.Send .*RBAC for Applications, or an application access policy/,
+        hint: /^The app may not send as gatehouse@contoso\.example\. Give it Mail\.Send for this mailbox: with Exchange RBAC for Applications .*application access policy/,
       });
       expect(graph.requests.at(-1)).toMatchObject({ status: 403, errorCode: 'ErrorAccessDenied', clientId: UNPERMITTED_APP });
     });
@@ -380,7 +380,7 @@ describe.skipIf(!ca).sequential('the staged email check against Microsoft 365 fa
         error: 'auth_failed',
         stage: 'send',
         message: /^Graph answered 401 InvalidAuthenticationToken: Access token validation failure\./,
-        hint: /^Microsoft Graph refused the token: the app needs the Microsoft Graph application permission Mail\.Send \(not a delegated one\)/,
+        hint: /^Microsoft Graph refused the token: it must be an application \(app-only\) token .*Mail\.Send .*\(not a delegated one\)/,
       });
       expect(graph.requests.at(-1)).toMatchObject({ status: 401, errorCode: 'InvalidAuthenticationToken' });
     });
