@@ -1,7 +1,7 @@
 import { ApiError, api } from '../../../lib/api';
 import type { TestEmailResult, TestStage } from '../../../types/api';
 
-/** A step of the staged check (settings, secrets, dns, connect, tls, auth, send), and the check's answer. */
+/** A step of the staged check (settings, secrets, token, dns, connect, tls, auth, send: each transport has its own), and the check's answer. */
 export type { TestEmailResult, TestStage, TestStageOutcome } from '../../../types/api';
 
 /**

@@ -1,11 +1,38 @@
 import { useState } from 'preact/hooks';
-import { CheckboxField, FormActions, FormAlert, Notice, PasswordField, StatusMessage, TextField, VERBATIM } from '../../../components/ui';
+import {
+  CheckboxField,
+  FormActions,
+  FormAlert,
+  Notice,
+  PasswordField,
+  SelectField,
+  StatusMessage,
+  TextField,
+  VERBATIM,
+} from '../../../components/ui';
 import { ApiError } from '../../../lib/api';
 import { splitFieldErrors } from '../../../lib/field-errors';
-import { useForm, type FieldMessages } from '../../../lib/use-form';
-import type { EmailSettings, EmailSettingsState } from '../api/get-email-settings';
+import { useForm } from '../../../lib/use-form';
+import type { EmailSettingsState } from '../api/get-email-settings';
 import { saveEmailSettings } from '../api/save-email-settings';
-import { SecretStatus, secretSentence } from './secret-status';
+import {
+  changesWhereMailGoes,
+  checkEmailForm,
+  emailFormValues,
+  OFFICE365_SMTP,
+  savedSentence,
+  settingsFromValues,
+  usesEntra,
+  usesSmtp,
+  visibleFields,
+  type EmailFieldName,
+  type EntraCredential,
+  type SenderSource,
+  type TlsModeChoice,
+  type Transport,
+} from '../utils/email-form';
+import { RadioGroup, type RadioOption } from './radio-group';
+import { SecretStatus } from './secret-status';
 
 export interface EmailSettingsFormProps {
   /** the last state the server reported (after load or save) */
@@ -13,79 +40,104 @@ export interface EmailSettingsFormProps {
   onSaved: (settings: EmailSettingsState) => void;
 }
 
-type FieldName = 'host' | 'port' | 'emailSecretName' | 'passwordSecretName' | 'currentPassword';
-const FIELD_ORDER: readonly FieldName[] = ['host', 'port', 'emailSecretName', 'passwordSecretName', 'currentPassword'];
-const REAUTHENTICATE = 'Enter your current password to change where mail is sent.';
+// The fields that can take focus when they have an error (the checkbox and the select have no ref).
+const FOCUS_ORDER: readonly EmailFieldName[] = [
+  'transport',
+  'host',
+  'port',
+  'senderAddress',
+  'emailSecretName',
+  'passwordSecretName',
+  'entraCredential',
+  'tenantId',
+  'clientId',
+  'clientSecretName',
+  'certificateName',
+  'currentPassword',
+];
 const CORRECT_FIELDS = 'Correct the fields marked below.';
 
-// The server's rule (Azure Key Vault's), checked here too so a typo is caught before saving.
-const SECRET_NAME = /^[A-Za-z0-9-]{1,127}$/;
-const SECRET_NAME_RULE = 'A secret name holds 1 to 127 letters, digits and dashes.';
+const TRANSPORTS: readonly RadioOption<Transport>[] = [
+  {
+    value: 'smtp',
+    label: 'SMTP with a password',
+    hint: 'Any SMTP server, signing in with a password from a secret (or a relay without sign-in). On Microsoft 365 this stops working at the end of December 2026.',
+  },
+  {
+    value: 'smtp-oauth2',
+    label: 'Microsoft 365 — SMTP with OAuth2',
+    hint: 'Microsoft 365’s SMTP server, signing in with a token from Microsoft Entra ID instead of a password.',
+  },
+  {
+    value: 'graph',
+    label: 'Microsoft 365 — Microsoft Graph',
+    hint: 'Recommended for Microsoft 365: sends through the Microsoft Graph API over HTTPS, with a token from Microsoft Entra ID.',
+  },
+];
 
-interface Values {
-  host: string;
-  port: string;
-  emailSecretName: string;
-  passwordSecretName: string;
-  sslEnabled: boolean;
-}
+const SENDER_SOURCES: readonly RadioOption<SenderSource>[] = [
+  { value: 'address', label: 'typed here' },
+  { value: 'secret', label: 'in a secret' },
+];
 
-/** Where mail goes and with which secrets: the server asks for the password when any of these changes (or on the first save). */
-function changesWhereMailGoes(values: Values, settings: EmailSettingsState): boolean {
-  if (!settings.configured) return true;
-  const loaded = valuesOf(settings);
-  return (['host', 'port', 'emailSecretName', 'passwordSecretName'] as const).some((k) => values[k].trim() !== loaded[k]);
-}
+const ENTRA_CREDENTIALS: readonly RadioOption<EntraCredential>[] = [
+  {
+    value: 'managed-identity',
+    label: 'Managed identity',
+    hint: 'No secret: the identity of the Azure resource Gatehouse runs on (App Service, Container Apps, a VM).',
+  },
+  { value: 'client-secret', label: 'Client secret', hint: 'A client secret of the app registration, kept in the secret store.' },
+  { value: 'certificate', label: 'Certificate', hint: 'A certificate of the app registration with its private key (PEM), kept in Key Vault.' },
+];
 
-function valuesOf(settings: EmailSettings): Values {
-  return {
-    host: settings.host,
-    port: String(settings.port),
-    emailSecretName: settings.emailSecretName,
-    passwordSecretName: settings.passwordSecretName ?? '',
-    sslEnabled: settings.sslEnabled,
-  };
+const TLS_MODES: ReadonlyArray<{ value: TlsModeChoice; label: string }> = [
+  { value: 'auto', label: 'Automatic — implicit TLS on 465, STARTTLS elsewhere' },
+  { value: 'starttls', label: 'STARTTLS' },
+  { value: 'implicit', label: 'Implicit TLS (TLS from the first byte)' },
+];
+
+/** What "SSL enabled" means with the TLS mode chosen (or without SSL). */
+function sslHint(sslEnabled: boolean, tlsMode: TlsModeChoice, transport: Transport): string {
+  const credential = transport === 'smtp' ? 'The password' : 'The token';
+  if (!sslEnabled) {
+    return `Off: plain SMTP, switching to STARTTLS when the server offers it. ${credential} is never sent unencrypted, except to a server on this machine.`;
+  }
+  if (tlsMode === 'starttls') return 'STARTTLS is required, on any port. Certificates are always verified.';
+  if (tlsMode === 'implicit') return 'TLS from the first byte, on any port. Certificates are always verified.';
+  return 'Port 465 uses implicit TLS; any other port, such as 587, requires STARTTLS. Certificates are always verified.';
 }
 
 export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps) {
-  const form = useForm(() => ({ ...valuesOf(settings), currentPassword: '' }), FIELD_ORDER);
+  const form = useForm(() => emailFormValues(settings), FOCUS_ORDER);
   const { values } = form;
   const [saved, setSaved] = useState('');
   // The server may ask even when the page did not expect it (another admin saved in between).
   const [passwordAsked, setPasswordAsked] = useState(false);
   const needsPassword = passwordAsked || changesWhereMailGoes(values, settings);
-  const host = values.host.trim();
-  const portText = values.port.trim();
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  const emailSecretName = values.emailSecretName.trim();
-  const passwordSecretName = values.passwordSecretName.trim();
+  const shown = new Set(visibleFields(values, needsPassword));
+  const smtp = usesSmtp(values.transport);
+  const entra = usesEntra(values.transport);
+  const managed = values.entraCredential === 'managed-identity';
+
+  // SMTP with OAuth2 starts from Microsoft 365's SMTP server when no server is typed yet.
+  const chooseTransport = (transport: Transport): void => {
+    const fill = transport === 'smtp-oauth2' && values.host.trim() === '';
+    form.setValues({
+      ...values,
+      transport,
+      ...(fill ? { host: OFFICE365_SMTP.host, port: String(OFFICE365_SMTP.port), sslEnabled: true } : {}),
+    });
+  };
 
   const submit = form.submit({
     check: () => {
       setSaved('');
-      const fields: FieldMessages<FieldName> = {};
-      if (host === '') fields.host = 'Enter the SMTP host, such as smtp.gmail.com.';
-      else if (/[\s/:]/.test(host)) fields.host = 'Enter the host name alone, such as smtp.gmail.com (no scheme, no port).';
-      if (!(port >= 1 && port <= 65535)) fields.port = 'Enter a port from 1 to 65535, such as 587.';
-      if (emailSecretName === '') fields.emailSecretName = 'Enter the name of the secret that holds the sender address.';
-      else if (!SECRET_NAME.test(emailSecretName)) fields.emailSecretName = SECRET_NAME_RULE;
-      if (passwordSecretName !== '' && !SECRET_NAME.test(passwordSecretName)) fields.passwordSecretName = SECRET_NAME_RULE;
-      if (needsPassword && values.currentPassword === '') fields.currentPassword = REAUTHENTICATE;
+      const fields = checkEmailForm(values, needsPassword);
       return Object.keys(fields).length > 0 ? { fields, message: CORRECT_FIELDS } : undefined;
     },
     action: async () => {
-      const result = await saveEmailSettings(
-        {
-          host,
-          port,
-          emailSecretName,
-          // Empty means a relay without AUTH.
-          passwordSecretName: passwordSecretName === '' ? null : passwordSecretName,
-          sslEnabled: values.sslEnabled,
-        },
-        needsPassword ? values.currentPassword : undefined,
-      );
-      form.setValues({ ...valuesOf(result), currentPassword: '' });
+      const result = await saveEmailSettings(settingsFromValues(values, settings), needsPassword ? values.currentPassword : undefined);
+      form.setValues(emailFormValues(result));
       setPasswordAsked(false);
       setSaved(savedSentence(result));
       onSaved(result);
@@ -99,7 +151,8 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
       }
       const code = error instanceof ApiError ? error.code : undefined;
       if (code === 'invalid_current_password') return { fields: { currentPassword: 'The current password is not correct.' } };
-      const split = splitFieldErrors(error, FIELD_ORDER);
+      // A message for a field this form does not show now goes to the form's alert.
+      const split = splitFieldErrors(error, [...shown]);
       const named = code === 'invalid_request' && (Object.keys(split.fields).length > 0 || split.rest.length > 0);
       return named ? { fields: split.fields, message: [CORRECT_FIELDS, ...split.rest].join(' ') } : split;
     },
@@ -108,7 +161,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
   return (
     <form class="form" noValidate onSubmit={submit} aria-labelledby="email-settings-heading">
       <h2 id="email-settings-heading">“Forgot password” email</h2>
-      <p>Password reset emails are sent through this SMTP server, from the address kept in the email secret.</p>
+      <p>Password reset emails go out the way chosen below, from a sender address typed below or kept in a secret.</p>
       {!settings.configured && (
         <Notice tone="warning">
           <p>
@@ -118,54 +171,206 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
       )}
       <FormAlert>{form.message}</FormAlert>
       <StatusMessage tone="success">{saved}</StatusMessage>
-      <div class="form-grid">
-        <TextField label="Host" {...VERBATIM} required hint="For example smtp.gmail.com or smtp.office365.com." {...form.field('host')} />
-        <TextField
-          label="Port"
-          inputMode="numeric"
-          autocomplete="off"
-          required
-          hint="587 for STARTTLS (the usual choice), 465 for implicit TLS."
-          {...form.field('port')}
-        />
-      </div>
+
+      <RadioGroup
+        id="email-transport"
+        label="Send with"
+        value={values.transport}
+        onValue={chooseTransport}
+        options={TRANSPORTS}
+        error={form.errors.transport}
+        inputRef={form.refs.transport}
+      />
+
+      {smtp && (
+        <>
+          <div class="form-grid">
+            <TextField
+              label="Host"
+              {...VERBATIM}
+              required
+              hint={
+                values.transport === 'smtp-oauth2'
+                  ? 'smtp.office365.com for Microsoft 365.'
+                  : 'For example smtp.gmail.com or smtp.office365.com.'
+              }
+              {...form.field('host')}
+            />
+            <TextField
+              label="Port"
+              inputMode="numeric"
+              autocomplete="off"
+              required
+              hint="587 for STARTTLS (the usual choice), 465 for implicit TLS."
+              {...form.field('port')}
+            />
+          </div>
+          <CheckboxField
+            label="SSL enabled"
+            hint={sslHint(values.sslEnabled, values.tlsMode, values.transport)}
+            checked={values.sslEnabled}
+            onChecked={form.set('sslEnabled')}
+            error={form.errors.sslEnabled}
+          />
+          {shown.has('tlsMode') && (
+            <SelectField
+              label="TLS mode"
+              value={values.tlsMode}
+              onValue={(mode) => form.set('tlsMode')(mode as TlsModeChoice)}
+              options={TLS_MODES}
+              error={form.errors.tlsMode}
+            />
+          )}
+        </>
+      )}
+
       <div class="form-note">
         <p>
-          The sender address and its password are never stored here: give the <em>names</em> of the secrets that hold them. Set a
+          Passwords, client secrets and certificates are never stored here: give the <em>names</em> of the secrets that hold them. Set a
           secret with <code>gatehouse secrets set NAME</code> (the local secret store), or add it to Azure Key Vault when Gatehouse reads
           secrets from there.
         </p>
       </div>
+
+      <RadioGroup
+        id="email-sender-source"
+        label="The sender address is:"
+        value={values.senderSource}
+        onValue={form.set('senderSource')}
+        options={SENDER_SOURCES}
+      />
       <div class="form-grid">
-        <TextField
-          label="Email secret name"
-          {...VERBATIM}
-          required
-          hint={
-            <>
-              The secret that holds the sender address, for example <code>smtp-sender</code>.
-              <SecretStatus typed={values.emailSecretName} checked={settings.emailSecretName} resolves={settings.secretsResolve.email} />
-            </>
-          }
-          {...form.field('emailSecretName')}
-        />
-        <TextField
-          label="Password secret name"
-          labelNote="optional"
-          {...VERBATIM}
-          hint={
-            <>
-              The secret that holds the sender’s password (an app password for Gmail). Leave empty for a relay without AUTH.
-              <SecretStatus
-                typed={values.passwordSecretName}
-                checked={settings.passwordSecretName ?? ''}
-                resolves={settings.secretsResolve.password}
-              />
-            </>
-          }
-          {...form.field('passwordSecretName')}
-        />
+        {shown.has('senderAddress') && (
+          <TextField
+            label="Sender address"
+            type="email"
+            {...VERBATIM}
+            required
+            hint={
+              values.transport === 'graph'
+                ? 'The mailbox that sends, for example gatehouse@contoso.com; the app needs permission to send as it.'
+                : 'The address reset emails come from, for example alerts@example.com.'
+            }
+            {...form.field('senderAddress')}
+          />
+        )}
+        {shown.has('emailSecretName') && (
+          <TextField
+            label="Email secret name"
+            {...VERBATIM}
+            required
+            hint={
+              <>
+                The secret that holds the sender address, for example <code>smtp-sender</code>.
+                <SecretStatus typed={values.emailSecretName} checked={settings.emailSecretName} resolves={settings.secretsResolve.email} />
+              </>
+            }
+            {...form.field('emailSecretName')}
+          />
+        )}
+        {shown.has('passwordSecretName') && (
+          <TextField
+            label="Password secret name"
+            labelNote="optional"
+            {...VERBATIM}
+            hint={
+              <>
+                The secret that holds the sender’s password (an app password for Gmail). Leave empty for a relay without AUTH.
+                <SecretStatus
+                  typed={values.passwordSecretName}
+                  checked={settings.passwordSecretName}
+                  resolves={settings.secretsResolve.password}
+                />
+              </>
+            }
+            {...form.field('passwordSecretName')}
+          />
+        )}
       </div>
+
+      {entra && (
+        <>
+          <RadioGroup
+            id="email-entra-credential"
+            label="App signs in with"
+            value={values.entraCredential}
+            onValue={form.set('entraCredential')}
+            options={ENTRA_CREDENTIALS}
+            error={form.errors.entraCredential}
+            inputRef={form.refs.entraCredential}
+          />
+          <div class="form-grid">
+            {shown.has('tenantId') && (
+              <TextField
+                label="Tenant ID"
+                {...VERBATIM}
+                required
+                hint="The directory (tenant) ID from the app registration’s Overview page, or a domain such as contoso.onmicrosoft.com."
+                {...form.field('tenantId')}
+              />
+            )}
+            {managed ? (
+              <TextField
+                label="User-assigned identity client ID"
+                labelNote="optional"
+                {...VERBATIM}
+                hint="Leave empty for the system-assigned identity."
+                {...form.field('clientId')}
+              />
+            ) : (
+              <TextField
+                label="Client ID"
+                {...VERBATIM}
+                required
+                hint="The application (client) ID, a GUID from the app registration’s Overview page."
+                {...form.field('clientId')}
+              />
+            )}
+          </div>
+          {/* A row of its own: the tenant and client ids (GUIDs) keep room to be read in full. */}
+          {(shown.has('clientSecretName') || shown.has('certificateName')) && (
+            <div class="form-grid">
+              {shown.has('clientSecretName') && (
+                <TextField
+                  label="Client secret name"
+                  {...VERBATIM}
+                  required
+                  hint={
+                    <>
+                      The secret that holds the client secret’s value, for example <code>mail-client-secret</code>.
+                      <SecretStatus
+                        typed={values.clientSecretName}
+                        checked={settings.clientSecretName}
+                        resolves={settings.secretsResolve.clientSecret}
+                      />
+                    </>
+                  }
+                  {...form.field('clientSecretName')}
+                />
+              )}
+              {shown.has('certificateName') && (
+                <TextField
+                  label="Certificate name"
+                  {...VERBATIM}
+                  required
+                  hint={
+                    <>
+                      The Key Vault certificate holding the certificate and its private key in PEM, for example <code>mail-cert</code>.
+                      <SecretStatus
+                        typed={values.certificateName}
+                        checked={settings.certificateName}
+                        resolves={settings.secretsResolve.certificate}
+                      />
+                    </>
+                  }
+                  {...form.field('certificateName')}
+                />
+              )}
+            </div>
+          )}
+        </>
+      )}
+
       {settings.secretsError !== undefined && (
         <Notice tone="warning">
           <p>
@@ -173,16 +378,6 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
           </p>
         </Notice>
       )}
-      <CheckboxField
-        label="SSL enabled"
-        hint={
-          values.sslEnabled
-            ? 'Port 465 uses implicit TLS; any other port, such as 587, requires STARTTLS. Certificates are always verified.'
-            : 'Off: plain SMTP, switching to STARTTLS when the server offers it. The password is never sent unencrypted, except to a server on this machine.'
-        }
-        checked={values.sslEnabled}
-        onChecked={form.set('sslEnabled')}
-      />
       {needsPassword && (
         <PasswordField
           label="Current password"
@@ -197,8 +392,3 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
   );
 }
 
-function savedSentence(result: EmailSettingsState): string {
-  const parts = [`Saved. Email secret: ${secretSentence(result.secretsResolve.email)}.`];
-  if (result.secretsResolve.password !== null) parts.push(`Password secret: ${secretSentence(result.secretsResolve.password)}.`);
-  return parts.join(' ');
-}

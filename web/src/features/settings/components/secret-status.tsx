@@ -1,17 +1,18 @@
 export interface SecretStatusProps {
   /** what the field holds now */
   typed: string;
-  /** the name the server checked (the saved one) */
-  checked: string;
-  /** the server's answer for `checked`; null when no such secret is named */
+  /** the name the server checked (the saved one); null when none is saved */
+  checked: string | null;
+  /** the server's answer for `checked`; null when the saved settings do not use this secret */
   resolves: boolean | null;
 }
 
 /** Whether the saved secret name resolves in the secret store right now. Never a value. */
 export function SecretStatus({ typed, checked, resolves }: SecretStatusProps) {
-  if (typed.trim() === '' && checked === '') return null;
-  // The answer is about the saved name; a name being edited has not been looked up yet.
-  if (typed.trim() !== checked || resolves === null) {
+  const saved = checked ?? '';
+  if (typed.trim() === '' && saved === '') return null;
+  // The answer is about the saved name; a name being edited (or not used until saved) has not been looked up yet.
+  if (typed.trim() !== saved || resolves === null) {
     return <span class="secret-status">Save to check whether this secret exists.</span>;
   }
   return resolves ? (
@@ -25,8 +26,4 @@ export function SecretStatus({ typed, checked, resolves }: SecretStatusProps) {
       <span>Not found in the secret store</span>
     </span>
   );
-}
-
-export function secretSentence(resolves: boolean): string {
-  return resolves ? 'found in the secret store' : 'not found in the secret store';
 }

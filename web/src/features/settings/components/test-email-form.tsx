@@ -31,8 +31,8 @@ export function TestEmailForm({ defaultTo }: TestEmailFormProps) {
     <form class="form" noValidate onSubmit={submit} aria-labelledby="test-email-heading">
       <h2 id="test-email-heading">Send test email</h2>
       <p>
-        Checks the <strong>saved</strong> settings step by step — secrets, DNS, connection, TLS, sign-in — and sends a short message. Save
-        your changes first.
+        Checks the <strong>saved</strong> settings step by step — secrets, the Microsoft Entra ID token (for Microsoft 365), DNS,
+        connection, TLS, sign-in — and sends a short message. Save your changes first.
       </p>
       <TextField
         label="To address"
@@ -63,7 +63,7 @@ export function TestEmailForm({ defaultTo }: TestEmailFormProps) {
       <StatusMessage tone="success">
         {outcome?.ok === true && (
           <p>
-            Test email sent to <strong>{result!.to}</strong>: the SMTP server accepted it. Check that it arrived.
+            Test email sent to <strong>{result!.to}</strong>: the mail server accepted it. Check that it arrived.
           </p>
         )}
       </StatusMessage>

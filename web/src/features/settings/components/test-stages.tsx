@@ -3,6 +3,7 @@ import type { TestStage, TestStageOutcome } from '../api/send-test-email';
 const STAGE_LABELS: Record<string, string> = {
   settings: 'Settings',
   secrets: 'Secrets',
+  token: 'Entra ID token',
   dns: 'DNS lookup',
   connect: 'Connection',
   tls: 'TLS',
