@@ -61,7 +61,7 @@ const TRANSPORTS: readonly RadioOption<Transport>[] = [
   {
     value: 'smtp',
     label: 'SMTP with a password',
-    hint: 'Any SMTP server, signing in with a password from a secret (or a relay without sign-in). On Microsoft 365 this stops working at the end of December 2026.',
+    hint: 'Any SMTP server, signing in with a password from a secret (or a relay without sign-in). Microsoft 365 turns this off by default at the end of December 2026.',
   },
   {
     value: 'smtp-oauth2',
