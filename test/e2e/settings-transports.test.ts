@@ -126,7 +126,7 @@ describeWithFakes('the Settings page offers SMTP, SMTP with OAuth2 and Microsoft
     await f.host.waitFor();
     expect(await f.smtp.isChecked()).toBe(true);
     expect(await f.sendWith.getByRole('radio').count()).toBe(3);
-    await f.form.getByText(/stops working at the end of December 2026/).waitFor();
+    await f.form.getByText(/turns this off by default at the end of December 2026/).waitFor();
     await f.form.getByText(/^Recommended for Microsoft 365/).waitFor();
     // The TLS mode shows while SSL is on.
     expect(await f.tlsMode.inputValue()).toBe('auto');
