@@ -53,7 +53,7 @@ export interface EntraOptions {
 export interface TokenSource {
   /** A token for the scope; from the cache while it has more than TOKEN_REFRESH_MARGIN_MS left. */
   get(settings: EmailSettings, secret: EntraSecret, scope: string): Promise<string>;
-  /** Drops a token a resource server refused (401): the next get asks Entra ID again. */
+  /** Drops a token a resource server refused (401, 403): the next get asks Entra ID again. */
   forget(token: string): void;
 }
 
@@ -115,8 +115,11 @@ export function createTokenSource(options: EntraOptions = {}): TokenSource {
       return pending;
     },
     forget(token) {
-      for (const entry of entries.values()) {
-        for (const [scope, cached] of entry.tokens) if (cached.token === token) entry.tokens.delete(scope);
+      // The credential object keeps the token in MSAL's cache too: the entry goes whole, and the
+      // next get builds a new credential that asks Entra ID. (Managed identity tokens sit in a
+      // process-wide MSAL cache that this cannot reach; they are renewed before they expire.)
+      for (const [key, entry] of entries) {
+        if ([...entry.tokens.values()].some((cached) => cached.token === token)) entries.delete(key);
       }
     },
   };
