@@ -521,7 +521,7 @@ describe.skipIf(!ca).sequential('gatehouse mail test with Microsoft Graph (the b
     expect(res.code, res.stdout + res.stderr).toBe(1);
     const errLines = res.stderr.trimEnd().split('\n');
     expect(errLines).toHaveLength(1);
-    expect(errLines[0]).toMatch(/^gatehouse: permission_denied: Graph answered 403 ErrorAccessDenied: .+ — The app may not send as gatehouse@contoso\.example: .*Mail\.Send/);
+    expect(errLines[0]).toMatch(/^gatehouse: permission_denied: Graph answered 403 ErrorAccessDenied: .+ — The app may not send as gatehouse@contoso\.example\. .*Mail\.Send/);
     expect(res.stdout).toMatch(/^✗ send {2}Graph answered 403/m);
     expect(res.stdout + res.stderr).not.toContain(SECRET);
     expect(graph.messages).toHaveLength(1);
