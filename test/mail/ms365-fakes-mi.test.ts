@@ -2,87 +2,34 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialUnavailableError, ManagedIdentityCredential } from '@azure/identity';
 import nodemailer from 'nodemailer';
-import { findTrustedTestCa, type TestCa } from '../helpers/tls.js';
-import { closedPort, watchNetwork, type NetworkWatch } from '../secrets/azure-fakes.js';
-import {
-  anyValidator,
-  GRAPH_SCOPE,
-  OUTLOOK_SCOPE,
-  startFakeGraph,
-  startFakeManagedIdentity,
-  startXoauth2SmtpServer,
-  type FakeGraph,
-  type FakeManagedIdentity,
-  type FakeXoauth2SmtpServer,
-} from './ms365-fakes.js';
+import { GRAPH_SCOPE, OUTLOOK_SCOPE, sendAs, type FakeGraph, type FakeManagedIdentity, type FakeXoauth2SmtpServer } from './ms365-fakes.js';
+import { expectLoopbackOnly, SENDER, setUpManagedIdentity, testCaOrSkip, watchNetworkOfFile } from './ms365-setup.js';
 
 // A file of its own: MSAL keeps the managed-identity source (endpoint and header, read from the
 // environment once) and its token cache in statics for the life of the process.
 
-const ca = await findTrustedTestCa();
-if (!ca && process.env.CI !== 'true') {
-  console.warn('\n!!! SKIPPING managed-identity fake tests: the test CA is not trusted (see test/global-setup.ts)\n');
-}
+const ca = await testCaOrSkip('managed-identity fake tests');
 
 const SYSTEM_CLIENT_ID = '22222222-bbbb-4bbb-8bbb-000000000001';
 const USER_ASSIGNED_CLIENT_ID = '22222222-bbbb-4bbb-8bbb-000000000002';
-const SENDER = 'gatehouse@contoso.example';
-
-/** App Service's variables pointing at the fake; nothing from the shell (no real identity, no proxy). */
-async function isolateEnvironment(identity: FakeManagedIdentity, identityHeader: string): Promise<() => void> {
-  const saved = { ...process.env };
-  for (const name of Object.keys(process.env)) {
-    if (
-      /^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(name) ||
-      name === 'DEFAULT_IDENTITY_CLIENT_ID' ||
-      /^(https?|all|no)_proxy$/i.test(name)
-    ) {
-      delete process.env[name];
-    }
-  }
-  process.env.IDENTITY_ENDPOINT = identity.endpoint;
-  process.env.IDENTITY_HEADER = identityHeader;
-  // Should anything fall back to an authority, it finds a closed port on 127.0.0.1.
-  process.env.AZURE_AUTHORITY_HOST = `https://127.0.0.1:${await closedPort()}`;
-  return () => {
-    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
-    Object.assign(process.env, saved);
-  };
-}
+const identityHeader = randomBytes(16).toString('hex');
 
 describe.skipIf(!ca).sequential('ManagedIdentityCredential (App Service) against the fakes', () => {
-  const testCa = ca as TestCa;
-  const identityHeader = randomBytes(16).toString('hex');
+  const network = watchNetworkOfFile();
   let identity: FakeManagedIdentity;
   let graph: FakeGraph;
   let smtp: FakeXoauth2SmtpServer;
-  let network: NetworkWatch;
-  let restoreEnvironment = (): void => undefined;
+  let tearDown: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    identity = await startFakeManagedIdentity({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      identityHeader,
-      clientId: SYSTEM_CLIENT_ID,
-      userAssignedClientIds: [USER_ASSIGNED_CLIENT_ID],
-    });
-    const validateToken = anyValidator(identity.validate);
-    graph = await startFakeGraph({ key: testCa.serverKey, cert: testCa.serverCert, validateToken });
-    smtp = await startXoauth2SmtpServer({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      validateToken,
-      permissions: [{ clientId: SYSTEM_CLIENT_ID, mailbox: SENDER }],
-    });
-    restoreEnvironment = await isolateEnvironment(identity, identityHeader);
-    network = watchNetwork();
+    ({ identity, graph, smtp: { smtp }, close: tearDown } = await setUpManagedIdentity(ca!, {
+      identity: { identityHeader, clientId: SYSTEM_CLIENT_ID, userAssignedClientIds: [USER_ASSIGNED_CLIENT_ID] },
+      smtp: { smtp: { permissions: sendAs(SENDER, SYSTEM_CLIENT_ID) } },
+    }));
   });
 
   afterAll(async () => {
-    network?.stop();
-    restoreEnvironment();
-    await Promise.all([identity?.close(), graph?.close(), smtp?.close()]);
+    await tearDown?.();
   });
 
   it('gets a Graph token from IDENTITY_ENDPOINT (one GET, resource without /.default) that Graph accepts', async () => {
@@ -181,8 +128,6 @@ describe.skipIf(!ca).sequential('ManagedIdentityCredential (App Service) against
   });
 
   it('talked to nothing but 127.0.0.1', () => {
-    expect(network.requests.length).toBeGreaterThan(0);
-    expect(network.requests.filter((r) => r.host !== '127.0.0.1')).toEqual([]);
-    expect(network.connections.filter((address) => address !== '127.0.0.1')).toEqual([]);
+    expectLoopbackOnly(network, 1, { ipv4Only: true });
   });
 });

@@ -8,40 +8,21 @@ import {
   type TokenCredential,
 } from '@azure/identity';
 import nodemailer from 'nodemailer';
-import { findTrustedTestCa, type TestCa } from '../helpers/tls.js';
-import { closedPort, watchNetwork, type NetworkWatch } from '../secrets/azure-fakes.js';
-import {
-  ENTRA_ERRORS,
-  GRAPH_ERRORS,
-  GRAPH_SCOPE,
-  makeClientCertificate,
-  OUTLOOK_SCOPE,
-  startFakeEntraId,
-  startFakeGraph,
-  startXoauth2SmtpServer,
-  type ClientCertificate,
-  type FakeEntraId,
-  type FakeGraph,
-  type FakeXoauth2SmtpServer,
-} from './ms365-fakes.js';
+import { closedPort } from '../secrets/azure-fakes.js';
+import { ENTRA_ERRORS, GRAPH_ERRORS, GRAPH_SCOPE, makeClientCertificate, OUTLOOK_SCOPE, sendAs, startEntraFakes, type ClientCertificate, type FakeEntraId, type FakeGraph, type FakeXoauth2SmtpServer } from './ms365-fakes.js';
+import { expectLoopbackOnly, RECIPIENT, SENDER, TENANT, TENANT_DOMAIN, testApps, testCaOrSkip, watchNetworkOfFile } from './ms365-setup.js';
 
 // The real @azure/identity (MSAL inside) and real HTTP / SMTP clients against the local fakes.
 // Managed identity lives in ms365-fakes-mi.test.ts: MSAL keeps its source and cache in statics.
 
-const ca = await findTrustedTestCa();
-if (!ca && process.env.CI !== 'true') {
-  console.warn('\n!!! SKIPPING Microsoft 365 fake tests: the test CA is not trusted (see test/global-setup.ts; needs openssl)\n');
-}
+const ca = await testCaOrSkip('Microsoft 365 fake tests');
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const SECRET_APP = '11111111-aaaa-4aaa-8aaa-000000000001';
 const CERT_APP = '11111111-aaaa-4aaa-8aaa-000000000002';
 const EXPIRED_APP = '11111111-aaaa-4aaa-8aaa-000000000003';
 const UNPERMITTED_APP = '11111111-aaaa-4aaa-8aaa-000000000004';
 const SECRET = 'Zx8Q~fake-client-secret-value-0123456789';
-const SENDER = 'gatehouse@contoso.example';
 const OTHER_MAILBOX = 'helpdesk@contoso.example';
-const RECIPIENT = 'alice@example.org';
 
 async function failure(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
   const error = await promise.then(
@@ -53,13 +34,13 @@ async function failure(promise: Promise<unknown>): Promise<Error & Record<string
 }
 
 describe.skipIf(!ca).sequential('Microsoft 365 fakes with the real @azure/identity', () => {
-  const testCa = ca as TestCa;
+  const network = watchNetworkOfFile();
   let entra: FakeEntraId;
   let graph: FakeGraph;
   let smtp: FakeXoauth2SmtpServer;
   let basicOff: FakeXoauth2SmtpServer;
+  let closeFakes: (() => Promise<void>) | undefined;
   let clientCert: ClientCertificate;
-  let network: NetworkWatch;
 
   const options = (): { authorityHost: string; disableInstanceDiscovery: true } => ({
     authorityHost: entra.url,
@@ -106,47 +87,17 @@ describe.skipIf(!ca).sequential('Microsoft 365 fakes with the real @azure/identi
 
   beforeAll(async () => {
     clientCert = await makeClientCertificate();
-    entra = await startFakeEntraId({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      tenants: {
-        [TENANT]: {
-          domains: ['contoso.onmicrosoft.com'],
-          apps: {
-            [SECRET_APP]: { secret: SECRET },
-            [CERT_APP]: { certificatePem: clientCert.certificatePem },
-            [EXPIRED_APP]: { secret: SECRET, expired: true },
-            [UNPERMITTED_APP]: { secret: SECRET },
-          },
-        },
-      },
-    });
-    const permissions = [SECRET_APP, CERT_APP].map((clientId) => ({ clientId, mailbox: SENDER }));
-    graph = await startFakeGraph({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      validateToken: entra.validate,
-      mailboxes: [SENDER, OTHER_MAILBOX],
-      permissions: [...permissions, { clientId: SECRET_APP, mailbox: OTHER_MAILBOX }],
-    });
-    smtp = await startXoauth2SmtpServer({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      validateToken: entra.validate,
-      permissions,
-    });
-    basicOff = await startXoauth2SmtpServer({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      validateToken: entra.validate,
-      basicAuthDisabled: true,
-    });
-    network = watchNetwork();
+    const apps = testApps({ secretApp: SECRET_APP, certApp: CERT_APP, expiredApp: EXPIRED_APP, unpermittedApp: UNPERMITTED_APP }, SECRET, clientCert.certificatePem);
+    const permissions = sendAs(SENDER, SECRET_APP, CERT_APP);
+    ({ entra, graph, smtp: { smtp, basicOff }, close: closeFakes } = await startEntraFakes(ca!, {
+      tenants: { [TENANT]: { domains: [TENANT_DOMAIN], apps } },
+      graph: { mailboxes: [SENDER, OTHER_MAILBOX], permissions: [...permissions, ...sendAs(OTHER_MAILBOX, SECRET_APP)] },
+      smtp: { smtp: { permissions }, basicOff: { basicAuthDisabled: true } },
+    }));
   });
 
   afterAll(async () => {
-    network?.stop();
-    await Promise.all([entra?.close(), graph?.close(), smtp?.close(), basicOff?.close()]);
+    await closeFakes?.();
   });
 
   describe('Entra ID', () => {
@@ -597,8 +548,6 @@ describe.skipIf(!ca).sequential('Microsoft 365 fakes with the real @azure/identi
   });
 
   it('talked to nothing but 127.0.0.1', () => {
-    expect(network.requests.length).toBeGreaterThan(0);
-    expect(network.requests.filter((r) => r.host !== '127.0.0.1')).toEqual([]);
-    expect(network.connections.filter((address) => address !== '127.0.0.1')).toEqual([]);
+    expectLoopbackOnly(network, 1, { ipv4Only: true });
   });
 });

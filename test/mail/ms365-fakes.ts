@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
+import type { TestCa } from '../helpers/tls.js';
 
 /**
  * Local stand-ins for Microsoft 365 mail sending, over HTTPS / STARTTLS on 127.0.0.1 only:
@@ -75,14 +76,17 @@ class TokenRegistry {
   private readonly tokens = new Map<string, TokenInfo>();
   readonly issued: TokenInfo[] = [];
 
-  issue(info: Omit<TokenInfo, 'resource' | 'issuedAt' | 'expiresAt'>, lifetimeSeconds: number, prefix: string): string {
+  /** Lifetime in seconds of the next tokens. */
+  constructor(public expiresIn = 3600) {}
+
+  issue(info: Omit<TokenInfo, 'resource' | 'issuedAt' | 'expiresAt'>, prefix: string): string {
     const token = `${prefix}${randomBytes(24).toString('base64url')}`;
     const issuedAt = Date.now();
     const full: TokenInfo = {
       ...info,
       resource: resourceOf(info.scope),
       issuedAt,
-      expiresAt: issuedAt + lifetimeSeconds * 1000,
+      expiresAt: issuedAt + this.expiresIn * 1000,
     };
     this.tokens.set(token, full);
     this.issued.push(full);
@@ -99,6 +103,33 @@ class TokenRegistry {
   revokeAll(): void {
     this.tokens.clear();
   }
+}
+
+/** What the Entra ID and managed-identity fakes show of the tokens they issue. */
+export interface TokenIssuer {
+  /** Every token issued, oldest first (never the token itself). */
+  issued: TokenInfo[];
+  /** Token lifetime in seconds for the next tokens; may be changed while the fake runs. */
+  expiresIn: number;
+  validate: TokenValidator;
+  /** Forgets every issued token, as if they had all been revoked. */
+  revokeAll(): void;
+}
+
+/** `fake` with the TokenIssuer fields of the registry (expiresIn read and set on it). */
+function withTokens<T extends object>(registry: TokenRegistry, fake: T): T & TokenIssuer {
+  return Object.defineProperties(fake, {
+    issued: { value: registry.issued, enumerable: true, writable: true },
+    expiresIn: {
+      get: () => registry.expiresIn,
+      set: (value: number) => {
+        registry.expiresIn = value;
+      },
+      enumerable: true,
+    },
+    validate: { value: registry.validate, enumerable: true, writable: true },
+    revokeAll: { value: () => registry.revokeAll(), enumerable: true, writable: true },
+  }) as T & TokenIssuer;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,14 +170,20 @@ export interface EntraRequest {
   clientRequestId?: string;
 }
 
-export interface EntraErrorAnswer {
+/** An error answer a fake is told to give: its HTTP status and extra headers (Retry-After). */
+interface ErrorAnswer {
   status: number;
+  headers?: Record<string, string>;
+}
+
+const retryAfter = (seconds: number): Record<string, string> => ({ 'retry-after': String(seconds) });
+
+export interface EntraErrorAnswer extends ErrorAnswer {
   error: string;
   /** The AADSTS number. */
   code: number;
   /** Text after `AADSTSnnn: `. */
   description: string;
-  headers?: Record<string, string>;
 }
 
 /** Ready-made answers for `failNextToken`, as Entra sends them. */
@@ -164,7 +201,7 @@ export const ENTRA_ERRORS = {
     error: 'temporarily_unavailable',
     code: 50196,
     description: 'The server terminated an operation because it encountered a client request loop. Please contact your app vendor.',
-    headers: { 'retry-after': String(retryAfterSeconds) },
+    headers: retryAfter(retryAfterSeconds),
   }),
   /** AADSTS7000229: the service principal of the app is missing in the tenant (no admin consent). */
   missingServicePrincipal: (clientId: string): EntraErrorAnswer => ({
@@ -175,22 +212,15 @@ export const ENTRA_ERRORS = {
   }),
 } as const;
 
-export interface FakeEntraId {
+export interface FakeEntraId extends TokenIssuer {
   /** Pass as `authorityHost` (with `disableInstanceDiscovery: true`). */
   url: string;
   port: number;
   requests: EntraRequest[];
-  /** Every token issued, oldest first (never the token itself). */
-  issued: TokenInfo[];
-  /** Token lifetime in seconds for the next tokens (expires_in). */
-  expiresIn: number;
   /** Token requests (successful or not) for the client and scope, e.g. to prove caching. */
   tokenRequests(clientId: string, scope: string): number;
-  validate: TokenValidator;
   /** Answers the next token requests (after they are recorded), in order, with these errors, whatever they ask. */
   failNextToken(...answers: EntraErrorAnswer[]): void;
-  /** Forgets every issued token, as if they had all been revoked. */
-  revokeAll(): void;
   close(): Promise<void>;
 }
 
@@ -207,10 +237,9 @@ export async function startFakeEntraId(options: {
   expiresIn?: number;
 }): Promise<FakeEntraId> {
   const requests: EntraRequest[] = [];
-  const registry = new TokenRegistry();
+  const registry = new TokenRegistry(options.expiresIn);
   const counts = new Map<string, number>();
   const failures: EntraErrorAnswer[] = [];
-  const state = { expiresIn: options.expiresIn ?? 3600 };
   let base = '';
 
   const entries = <T>(value: Record<string, T> | Map<string, T>): [string, T][] =>
@@ -389,32 +418,23 @@ export async function startFakeEntraId(options: {
       });
     }
 
-    const expiresIn = state.expiresIn;
-    const token = registry.issue({ tenantId: found.id, clientId, scope, via }, expiresIn, 'fake-entra-');
+    const expiresIn = registry.expiresIn;
+    const token = registry.issue({ tenantId: found.id, clientId, scope, via }, 'fake-entra-');
     return answer(200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token });
   }
 
   const port = await listen(server);
   base = `https://127.0.0.1:${port}`;
-  return {
+  return withTokens(registry, {
     url: base,
     port,
     requests,
-    issued: registry.issued,
-    get expiresIn() {
-      return state.expiresIn;
-    },
-    set expiresIn(value: number) {
-      state.expiresIn = value;
-    },
-    tokenRequests: (clientId, scope) => counts.get(countKey(clientId, scope)) ?? 0,
-    validate: registry.validate,
-    failNextToken: (...answers) => {
+    tokenRequests: (clientId: string, scope: string) => counts.get(countKey(clientId, scope)) ?? 0,
+    failNextToken: (...answers: EntraErrorAnswer[]) => {
       failures.push(...answers);
     },
-    revokeAll: () => registry.revokeAll(),
     close: () => closeServer(server),
-  };
+  });
 }
 
 const countKey = (clientId: string, scope: string): string => `${clientId.toLowerCase()} ${scope.toLowerCase()}`;
@@ -566,20 +586,16 @@ export interface ManagedIdentityRequest {
   status: number;
 }
 
-export interface FakeManagedIdentity {
+export interface FakeManagedIdentity extends TokenIssuer {
   url: string;
   port: number;
   /** IDENTITY_ENDPOINT */
   endpoint: string;
   requests: ManagedIdentityRequest[];
-  issued: TokenInfo[];
-  expiresIn: number;
   /** The X-IDENTITY-HEADER expected; change it to act out App Service rotating it under a running process. */
   identityHeader: string;
   /** Token requests for the resource (`https://graph.microsoft.com`, with or without /.default). */
   tokenRequests(resource: string): number;
-  validate: TokenValidator;
-  revokeAll(): void;
   close(): Promise<void>;
 }
 
@@ -600,9 +616,9 @@ export async function startFakeManagedIdentity(options: {
   expiresIn?: number;
 }): Promise<FakeManagedIdentity> {
   const requests: ManagedIdentityRequest[] = [];
-  const registry = new TokenRegistry();
+  const registry = new TokenRegistry(options.expiresIn);
   const counts = new Map<string, number>();
-  const state = { expiresIn: options.expiresIn ?? 3600, identityHeader: options.identityHeader };
+  const state = { identityHeader: options.identityHeader };
   const systemClientId = options.clientId ?? '00000000-0000-0000-0000-00000000c11e';
   const tenantId = options.tenantId ?? '00000000-0000-0000-0000-0000000000a1';
 
@@ -639,11 +655,11 @@ export async function startFakeManagedIdentity(options: {
         return answer(400, { statusCode: 400, message: 'Unable to load the proper Managed Identity.', correlationId });
       }
       const clientId = asked ?? systemClientId;
-      const token = registry.issue({ tenantId, clientId, scope: resource, via: 'managed-identity' }, state.expiresIn, 'fake-mi-');
+      const token = registry.issue({ tenantId, clientId, scope: resource, via: 'managed-identity' }, 'fake-mi-');
       return answer(200, {
         access_token: token,
         // Wall-clock time: the SDK compares it with Date.now().
-        expires_on: String(Math.floor(Date.now() / 1000) + state.expiresIn),
+        expires_on: String(Math.floor(Date.now() / 1000) + registry.expiresIn),
         resource,
         token_type: 'Bearer',
         client_id: clientId,
@@ -653,29 +669,20 @@ export async function startFakeManagedIdentity(options: {
 
   const port = await listen(server);
   const url = `https://127.0.0.1:${port}`;
-  return {
+  return withTokens(registry, {
     url,
     port,
     endpoint: `${url}/msi/token`,
     requests,
-    issued: registry.issued,
-    get expiresIn() {
-      return state.expiresIn;
-    },
-    set expiresIn(value: number) {
-      state.expiresIn = value;
-    },
     get identityHeader() {
       return state.identityHeader;
     },
     set identityHeader(value: string) {
       state.identityHeader = value;
     },
-    tokenRequests: (resource) => counts.get(resourceOf(resource)) ?? 0,
-    validate: registry.validate,
-    revokeAll: () => registry.revokeAll(),
+    tokenRequests: (resource: string) => counts.get(resourceOf(resource)) ?? 0,
     close: () => closeServer(server),
-  };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -685,11 +692,14 @@ export async function startFakeManagedIdentity(options: {
 /** Which app may send as which mailbox (`*` for any); absent = every app may send as every mailbox. */
 export type MailboxPermissions = { clientId: string; mailbox: string }[];
 
-export interface GraphAnswer {
-  status: number;
+/** The apps (or managed identities) given `mailbox`, e.g. `sendAs(SENDER, SECRET_APP, CERT_APP)`. */
+export function sendAs(mailbox: string, ...clientIds: string[]): MailboxPermissions {
+  return clientIds.map((clientId) => ({ clientId, mailbox }));
+}
+
+export interface GraphAnswer extends ErrorAnswer {
   code: string;
   message: string;
-  headers?: Record<string, string>;
 }
 
 /** Ready-made Graph error answers for `failNext` / `failMailbox`, with real codes and messages. */
@@ -723,13 +733,13 @@ export const GRAPH_ERRORS = {
     status: 429,
     code: 'ApplicationThrottled',
     message: 'Application is over its MailboxConcurrency limit.',
-    headers: { 'retry-after': String(retryAfterSeconds) },
+    headers: retryAfter(retryAfterSeconds),
   }),
   serviceUnavailable: (retryAfterSeconds = 1): GraphAnswer => ({
     status: 503,
     code: 'ServiceUnavailable',
     message: 'Service Unavailable',
-    headers: { 'retry-after': String(retryAfterSeconds) },
+    headers: retryAfter(retryAfterSeconds),
   }),
 } as const;
 
@@ -1160,6 +1170,78 @@ export async function startXoauth2SmtpServer(options: {
     waitForMessages: (n, timeoutMs) => waiters.waitFor(() => messages.length >= n, timeoutMs, () => `expected ${n} SMTP messages, got ${messages.length}`).then(() => messages),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fakes together, on the test CA's certificate
+// ---------------------------------------------------------------------------------------------
+
+export type GraphFakeOptions = Omit<Parameters<typeof startFakeGraph>[0], 'key' | 'cert' | 'validateToken'>;
+export type SmtpFakeOptions = Omit<Parameters<typeof startXoauth2SmtpServer>[0], 'key' | 'cert' | 'validateToken'>;
+
+export interface Ms365Fakes<S extends Record<string, SmtpFakeOptions>> {
+  graph: FakeGraph;
+  /** The XOAUTH2 SMTP servers, by the names given in `smtp`. */
+  smtp: { [K in keyof S]: FakeXoauth2SmtpServer };
+  /** Closes every fake. */
+  close(): Promise<void>;
+}
+
+/**
+ * Entra ID with these tenants, and Graph and XOAUTH2 SMTP servers that take its tokens, all serving
+ * the test CA's server certificate (test/global-setup.ts makes it trusted). Should one fail to start,
+ * those started are closed.
+ */
+export async function startEntraFakes<S extends Record<string, SmtpFakeOptions> = Record<never, SmtpFakeOptions>>(
+  ca: Pick<TestCa, 'serverKey' | 'serverCert'>,
+  options: { tenants: FakeEntraTenants; graph?: GraphFakeOptions; smtp?: S },
+): Promise<Ms365Fakes<S> & { entra: FakeEntraId }> {
+  const tls = { key: ca.serverKey, cert: ca.serverCert };
+  const entra = await startFakeEntraId({ ...tls, tenants: options.tenants });
+  return { entra, ...(await startResourceFakes(tls, entra, options.graph ?? {}, options.smtp ?? ({} as S))) };
+}
+
+export interface ManagedIdentityFakesOptions<S extends Record<string, SmtpFakeOptions>> {
+  identity: Omit<Parameters<typeof startFakeManagedIdentity>[0], 'key' | 'cert'>;
+  graph?: GraphFakeOptions;
+  smtp?: S;
+}
+
+/** The managed-identity endpoint, and Graph and XOAUTH2 SMTP servers that take its tokens, as startEntraFakes. */
+export async function startManagedIdentityFakes<S extends Record<string, SmtpFakeOptions> = Record<never, SmtpFakeOptions>>(
+  ca: Pick<TestCa, 'serverKey' | 'serverCert'>,
+  options: ManagedIdentityFakesOptions<S>,
+): Promise<Ms365Fakes<S> & { identity: FakeManagedIdentity }> {
+  const tls = { key: ca.serverKey, cert: ca.serverCert };
+  const identity = await startFakeManagedIdentity({ ...tls, ...options.identity });
+  return { identity, ...(await startResourceFakes(tls, identity, options.graph ?? {}, options.smtp ?? ({} as S))) };
+}
+
+async function startResourceFakes<S extends Record<string, SmtpFakeOptions>>(
+  tls: { key: string; cert: string },
+  issuer: { validate: TokenValidator; close(): Promise<void> },
+  graphOptions: GraphFakeOptions,
+  smtpOptions: S,
+): Promise<Ms365Fakes<S>> {
+  const started: { close(): Promise<void> }[] = [issuer];
+  const close = async (): Promise<void> => {
+    await Promise.all(started.map((fake) => fake.close()));
+  };
+  try {
+    const validateToken = issuer.validate;
+    const graph = await startFakeGraph({ ...tls, validateToken, ...graphOptions });
+    started.push(graph);
+    const smtp: Record<string, FakeXoauth2SmtpServer> = {};
+    for (const [name, options] of Object.entries(smtpOptions)) {
+      const server = await startXoauth2SmtpServer({ ...tls, validateToken, ...options });
+      started.push(server);
+      smtp[name] = server;
+    }
+    return { graph, smtp: smtp as Ms365Fakes<S>['smtp'], close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,38 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseEmail, type DiagnoseResult } from '../../src/mail/diagnose.js';
 import type { EmailSettings } from '../../src/mail/settings.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
-import { findTrustedTestCa, type TestCa } from '../helpers/tls.js';
-import { closedPort, watchNetwork, type NetworkWatch } from '../secrets/azure-fakes.js';
-import { startFakeGraph, startFakeManagedIdentity, startXoauth2SmtpServer, type FakeGraph, type FakeManagedIdentity, type FakeXoauth2SmtpServer } from './ms365-fakes.js';
-import {
-  expectFailure,
-  expectGeneratedHeaders,
-  expectLoopbackOnly,
-  expectNothingSecret,
-  expectSuccess,
-  graphSettings,
-  MAIL_SECRETS,
-  MESSAGE_ID_DOMAIN,
-  oauth2Settings,
-  RECIPIENT,
-  SENDER,
-} from './transports-support.js';
+import { sendAs, type FakeGraph, type FakeManagedIdentity, type FakeXoauth2SmtpServer } from './ms365-fakes.js';
+import { expectLoopbackOnly, RECIPIENT, SENDER, setUpManagedIdentity, testCaOrSkip, watchNetworkOfEachTest, watchNetworkOfFile } from './ms365-setup.js';
+import { expectFailure, expectGeneratedHeaders, expectNothingSecret, expectSuccess, graphSettings, MAIL_SECRETS, MESSAGE_ID_DOMAIN, oauth2Settings } from './transports-support.js';
 
 // The staged email check with managed identity (App Service's IDENTITY_ENDPOINT / IDENTITY_HEADER,
 // served by the fake). A file of its own: MSAL reads the managed-identity source from the
 // environment once and keeps it, and its token cache, in statics for the life of the process.
 
-const ca = await findTrustedTestCa();
-if (!ca && process.env.CI !== 'true') {
-  console.warn('\n!!! SKIPPING the managed-identity transport checks: the test CA is not trusted (see test/global-setup.ts)\n');
-}
+const ca = await testCaOrSkip('the managed-identity transport checks');
 
 const SYSTEM_CLIENT_ID = '44444444-dddd-4ddd-8ddd-000000000001';
 const USER_ASSIGNED_CLIENT_ID = '44444444-dddd-4ddd-8ddd-000000000002';
 const NOT_ATTACHED_CLIENT_ID = '44444444-dddd-4ddd-8ddd-00000000dead';
 const TIMEOUTS = { connect: 5_000, greeting: 5_000, socket: 15_000 };
+const identityHeader = randomBytes(16).toString('hex');
 
 const managed = (overrides: Partial<EmailSettings> = {}): Partial<EmailSettings> => ({
   entraCredential: 'managed-identity',
@@ -43,15 +28,13 @@ const managed = (overrides: Partial<EmailSettings> = {}): Partial<EmailSettings>
 });
 
 describe.skipIf(!ca).sequential('the staged email check with a managed identity', () => {
-  const testCa = ca as TestCa;
-  const identityHeader = randomBytes(16).toString('hex');
+  const everything = watchNetworkOfFile();
+  const network = watchNetworkOfEachTest();
   let identity: FakeManagedIdentity;
   let graph: FakeGraph;
   let smtp: FakeXoauth2SmtpServer;
-  let network: NetworkWatch;
-  let everything: NetworkWatch;
   let authorityHost: string;
-  const saved = { ...process.env };
+  let tearDown: (() => Promise<void>) | undefined;
 
   const diagnose = async (settings: EmailSettings): Promise<DiagnoseResult> => {
     const result = await diagnoseEmail({
@@ -70,43 +53,17 @@ describe.skipIf(!ca).sequential('the staged email check with a managed identity'
   };
 
   beforeAll(async () => {
-    everything = watchNetwork();
-    identity = await startFakeManagedIdentity({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      identityHeader,
-      clientId: SYSTEM_CLIENT_ID,
-      userAssignedClientIds: [USER_ASSIGNED_CLIENT_ID],
-    });
-    const permissions = [SYSTEM_CLIENT_ID, USER_ASSIGNED_CLIENT_ID].map((clientId) => ({ clientId, mailbox: SENDER }));
-    [graph, smtp] = await Promise.all([
-      startFakeGraph({ key: testCa.serverKey, cert: testCa.serverCert, validateToken: identity.validate, mailboxes: [SENDER], permissions }),
-      startXoauth2SmtpServer({ key: testCa.serverKey, cert: testCa.serverCert, validateToken: identity.validate, permissions }),
-    ]);
-    // App Service's variables pointing at the fake, before MSAL first reads them; nothing from the
-    // shell (no real identity, no workload identity file, no proxy).
-    for (const name of Object.keys(process.env)) {
-      if (/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(name) || name === 'DEFAULT_IDENTITY_CLIENT_ID' || /^(https?|all|no)_proxy$/i.test(name)) delete process.env[name];
-    }
-    authorityHost = `https://127.0.0.1:${await closedPort()}`;
-    process.env.IDENTITY_ENDPOINT = identity.endpoint;
-    process.env.IDENTITY_HEADER = identityHeader;
-    process.env.AZURE_AUTHORITY_HOST = authorityHost;
+    const permissions = sendAs(SENDER, SYSTEM_CLIENT_ID, USER_ASSIGNED_CLIENT_ID);
+    // App Service's variables pointing at the fake, before MSAL first reads them.
+    ({ identity, graph, smtp: { smtp }, authorityHost, close: tearDown } = await setUpManagedIdentity(ca!, {
+      identity: { identityHeader, clientId: SYSTEM_CLIENT_ID, userAssignedClientIds: [USER_ASSIGNED_CLIENT_ID] },
+      graph: { mailboxes: [SENDER], permissions },
+      smtp: { smtp: { permissions } },
+    }));
   });
 
   afterAll(async () => {
-    everything?.stop();
-    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
-    Object.assign(process.env, saved);
-    await Promise.all([identity?.close(), graph?.close(), smtp?.close()]);
-  });
-
-  beforeEach(() => {
-    network = watchNetwork();
-  });
-  afterEach(() => {
-    network.stop();
-    expectLoopbackOnly(network);
+    await tearDown?.();
   });
 
   it('graph with the system-assigned identity: a token from IDENTITY_ENDPOINT, one message as MIME', async () => {

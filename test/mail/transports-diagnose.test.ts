@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseEmail as diagnoseWith, type DiagnoseInput, type DiagnoseResult } from '../../src/mail/diagnose.js';
 import { createTokenSource } from '../../src/mail/entra.js';
 import { normalizeEmailSettings, saveEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
@@ -9,45 +9,17 @@ import type { SecretStore } from '../../src/secrets/store.js';
 import { FakeClock } from '../../src/clock.js';
 import { createDb, migrateToLatest } from '../../src/db/index.js';
 import { assertBuilt, runCli, tempDataDir } from '../helpers/cli.js';
-import { findTrustedTestCa, type TestCa } from '../helpers/tls.js';
-import { closedPort, watchNetwork, type NetworkWatch } from '../secrets/azure-fakes.js';
-import {
-  GRAPH_ERRORS,
-  makeClientCertificate,
-  startFakeEntraId,
-  startFakeGraph,
-  startXoauth2SmtpServer,
-  type ClientCertificate,
-  type FakeEntraId,
-  type FakeGraph,
-  type FakeXoauth2SmtpServer,
-} from './ms365-fakes.js';
-import {
-  expectFailure,
-  expectGeneratedHeaders,
-  expectLoopbackOnly,
-  expectNothingSecret,
-  expectSuccess,
-  graphSettings,
-  MAIL_SECRETS,
-  MESSAGE_ID_DOMAIN,
-  oauth2Settings,
-  RECIPIENT,
-  SENDER,
-  STAGES,
-  TENANT,
-  TENANT_DOMAIN,
-} from './transports-support.js';
+import { closedPort } from '../secrets/azure-fakes.js';
+import { GRAPH_ERRORS, makeClientCertificate, sendAs, startEntraFakes, type ClientCertificate, type FakeEntraId, type FakeGraph, type FakeXoauth2SmtpServer } from './ms365-fakes.js';
+import { expectLoopbackOnly, RECIPIENT, SENDER, TENANT, TENANT_DOMAIN, testApps, testCaOrSkip, watchNetworkOfEachTest, watchNetworkOfFile } from './ms365-setup.js';
+import { expectFailure, expectGeneratedHeaders, expectNothingSecret, expectSuccess, graphSettings, MAIL_SECRETS, MESSAGE_ID_DOMAIN, oauth2Settings, STAGES } from './transports-support.js';
 
 // The staged email check (src/mail/diagnose.ts) for Microsoft 365, run for real: @azure/identity
 // (MSAL inside), fetch and nodemailer against the fakes of ms365-fakes.ts on 127.0.0.1. Each
 // failure Microsoft 365 is known for must come out as its error code, at its stage, with the
 // advice of src/mail/advice.ts. Managed identity: transports-diagnose-mi.test.ts (MSAL statics).
 
-const ca = await findTrustedTestCa();
-if (!ca && process.env.CI !== 'true') {
-  console.warn('\n!!! SKIPPING the Microsoft 365 transport checks: the test CA is not trusted (see test/global-setup.ts; needs openssl)\n');
-}
+const ca = await testCaOrSkip('the Microsoft 365 transport checks');
 
 const SECRET_APP = '33333333-cccc-4ccc-8ccc-000000000001';
 const CERT_APP = '33333333-cccc-4ccc-8ccc-000000000002';
@@ -63,7 +35,9 @@ const PASSWORD = 'Basic-auth-passw0rd-for-m365!';
 const TIMEOUTS = { connect: 5_000, greeting: 5_000, socket: 15_000 };
 
 describe.skipIf(!ca).sequential('the staged email check against Microsoft 365 fakes', () => {
-  const testCa = ca as TestCa;
+  const everything = watchNetworkOfFile();
+  const network = watchNetworkOfEachTest();
+  let closeFakes: (() => Promise<void>) | undefined;
   let entra: FakeEntraId;
   let graph: FakeGraph;
   let smtp: FakeXoauth2SmtpServer;
@@ -71,8 +45,6 @@ describe.skipIf(!ca).sequential('the staged email check against Microsoft 365 fa
   let basicOff: FakeXoauth2SmtpServer;
   let cert: ClientCertificate;
   let otherCert: ClientCertificate;
-  let network: NetworkWatch;
-  let everything: NetworkWatch;
 
   /** The sender address, the app's client secret, its certificate and a password, under mail names. */
   const store = (overrides: Record<string, string | undefined> = {}): SecretStore => {
@@ -105,44 +77,18 @@ describe.skipIf(!ca).sequential('the staged email check against Microsoft 365 fa
   };
 
   beforeAll(async () => {
-    everything = watchNetwork();
     [cert, otherCert] = await Promise.all([makeClientCertificate('/CN=gatehouse-mail'), makeClientCertificate('/CN=not-registered')]);
-    entra = await startFakeEntraId({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      tenants: {
-        [TENANT]: {
-          domains: [TENANT_DOMAIN],
-          apps: {
-            [SECRET_APP]: { secret: SECRET },
-            [CERT_APP]: { certificatePem: cert.certificatePem },
-            [EXPIRED_APP]: { secret: SECRET, expired: true },
-            [UNPERMITTED_APP]: { secret: SECRET },
-          },
-        },
-      },
-    });
-    const permissions = [SECRET_APP, CERT_APP].map((clientId) => ({ clientId, mailbox: SENDER }));
-    const tls = { key: testCa.serverKey, cert: testCa.serverCert };
-    [graph, smtp, noXoauth2, basicOff] = await Promise.all([
-      startFakeGraph({ ...tls, validateToken: entra.validate, mailboxes: [SENDER], permissions }),
-      startXoauth2SmtpServer({ ...tls, validateToken: entra.validate, permissions }),
-      startXoauth2SmtpServer({ ...tls, validateToken: entra.validate, permissions, authMethods: ['LOGIN', 'PLAIN'] }),
-      startXoauth2SmtpServer({ ...tls, validateToken: entra.validate, basicAuthDisabled: true }),
-    ]);
+    const apps = testApps({ secretApp: SECRET_APP, certApp: CERT_APP, expiredApp: EXPIRED_APP, unpermittedApp: UNPERMITTED_APP }, SECRET, cert.certificatePem);
+    const permissions = sendAs(SENDER, SECRET_APP, CERT_APP);
+    ({ entra, graph, smtp: { smtp, noXoauth2, basicOff }, close: closeFakes } = await startEntraFakes(ca!, {
+      tenants: { [TENANT]: { domains: [TENANT_DOMAIN], apps } },
+      graph: { mailboxes: [SENDER], permissions },
+      smtp: { smtp: { permissions }, noXoauth2: { permissions, authMethods: ['LOGIN', 'PLAIN'] }, basicOff: { basicAuthDisabled: true } },
+    }));
   });
 
   afterAll(async () => {
-    everything?.stop();
-    await Promise.all([entra?.close(), graph?.close(), smtp?.close(), noXoauth2?.close(), basicOff?.close()]);
-  });
-
-  beforeEach(() => {
-    network = watchNetwork();
-  });
-  afterEach(() => {
-    network.stop();
-    expectLoopbackOnly(network);
+    await closeFakes?.();
   });
 
   describe('success', () => {
@@ -460,8 +406,8 @@ describe.skipIf(!ca).sequential('the staged email check against Microsoft 365 fa
 // The built CLI: `gatehouse mail test` with saved graph settings and the local secret store.
 
 describe.skipIf(!ca).sequential('gatehouse mail test with Microsoft Graph (the built CLI)', () => {
-  const testCa = ca as TestCa;
   const APP = '33333333-cccc-4ccc-8ccc-0000000000c1';
+  let closeFakes: (() => Promise<void>) | undefined;
   let entra: FakeEntraId;
   let graph: FakeGraph;
   let dataDir: string;
@@ -479,8 +425,7 @@ describe.skipIf(!ca).sequential('gatehouse mail test with Microsoft Graph (the b
 
   beforeAll(async () => {
     assertBuilt();
-    entra = await startFakeEntraId({ key: testCa.serverKey, cert: testCa.serverCert, tenants: { [TENANT]: { apps: { [APP]: { secret: SECRET } } } } });
-    graph = await startFakeGraph({ key: testCa.serverKey, cert: testCa.serverCert, validateToken: entra.validate, mailboxes: [SENDER], permissions: [{ clientId: APP, mailbox: SENDER }] });
+    ({ entra, graph, close: closeFakes } = await startEntraFakes(ca!, { tenants: { [TENANT]: { apps: { [APP]: { secret: SECRET } } } }, graph: { mailboxes: [SENDER], permissions: sendAs(SENDER, APP) } }));
     dataDir = tempDataDir();
     // The secrets go in the way an operator puts them there.
     for (const [name, value] of Object.entries({ 'smtp-from': SENDER, 'mail-client-secret': SECRET })) {
@@ -495,7 +440,7 @@ describe.skipIf(!ca).sequential('gatehouse mail test with Microsoft Graph (the b
   });
 
   afterAll(async () => {
-    await Promise.all([entra?.close(), graph?.close()]);
+    await closeFakes?.();
     if (dataDir !== undefined) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -8,49 +8,35 @@ import { loadConfig } from '../../src/config.js';
 import { createDb, type Db } from '../../src/db/index.js';
 import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { createTokenSource } from '../../src/mail/entra.js';
-import { findEmailSettings } from '../../src/mail/settings.js';
+import { findEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
 import { createConfiguredMailer } from '../../src/mail/transport.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { addUser, makeTestApp, STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
 import { waitFor } from '../helpers/pg.js';
-import { findTrustedTestCa, type TestCa } from '../helpers/tls.js';
-import { closedPort, watchNetwork, type NetworkWatch } from '../secrets/azure-fakes.js';
-import {
-  anyValidator,
-  startFakeGraph,
-  startFakeManagedIdentity,
-  startXoauth2SmtpServer,
-  type FakeGraph,
-  type FakeManagedIdentity,
-  type FakeXoauth2SmtpServer,
-  type GraphMessage,
-} from './ms365-fakes.js';
+import { sendAs, type FakeGraph, type FakeManagedIdentity, type FakeXoauth2SmtpServer, type GraphMessage } from './ms365-fakes.js';
+import { expectLoopbackOnly, graphTransport, resetTokenOf, SENDER, setUpManagedIdentity, smtpOauth2Transport, testCaOrSkip, watchNetworkOfFile } from './ms365-setup.js';
 
 // The forgot-password journey with managed identity (App Service's IDENTITY_ENDPOINT), through
 // Graph (system-assigned identity) and SMTP with OAuth2 (a user-assigned identity), with the real
 // mailer and the app on an ephemeral port. A file of its own, on SQLite only: MSAL keeps the
 // managed-identity source (read from the environment once) and its token cache in process statics.
 
-const ca = await findTrustedTestCa();
-if (ca === undefined) {
-  if (process.env.CI === 'true') throw new Error('the test CA is not trusted: test/global-setup.ts must run (vitest.config.ts globalSetup)');
-  console.warn('\n!!!!!!!! SKIPPED managed-identity mail flow tests: the test CA is missing (install openssl) !!!!!!!!\n');
-}
+const ca = await testCaOrSkip('managed-identity mail flow tests', 'fail');
 
 const SYSTEM_CLIENT_ID = '33333333-cccc-4ccc-8ccc-000000000001';
 const USER_ASSIGNED_CLIENT_ID = '33333333-cccc-4ccc-8ccc-000000000002';
-const SENDER = 'gatehouse@contoso.example';
 const PUBLIC_HOST = 'gatehouse.test';
 const NEW_PASSWORD = 'a completely new passphrase';
 const MESSAGE_ID = /^<[0-9a-f-]{36}@gatehouse\.test>$/;
+const identityHeader = randomBytes(16).toString('hex');
 
 describe.skipIf(ca === undefined).sequential('forgot-password with managed identity (App Service) on SQLite', () => {
-  const testCa = ca as TestCa;
-  const identityHeader = randomBytes(16).toString('hex');
+  const network = watchNetworkOfFile();
   let identity: FakeManagedIdentity;
   let graph: FakeGraph;
   let smtp: FakeXoauth2SmtpServer;
+  let tearDown: (() => Promise<void>) | undefined;
   let ctx: TestContext;
   let db: Db;
   let drop: () => Promise<void>;
@@ -58,37 +44,15 @@ describe.skipIf(ca === undefined).sequential('forgot-password with managed ident
   let url: string;
   let publicUrl: string;
   let admin: string;
-  let network: NetworkWatch;
-  const saved = { ...process.env };
 
   beforeAll(async () => {
-    identity = await startFakeManagedIdentity({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      identityHeader,
-      clientId: SYSTEM_CLIENT_ID,
-      userAssignedClientIds: [USER_ASSIGNED_CLIENT_ID],
-    });
-    const validateToken = anyValidator(identity.validate);
-    graph = await startFakeGraph({ key: testCa.serverKey, cert: testCa.serverCert, validateToken, mailboxes: [SENDER], permissions: [{ clientId: SYSTEM_CLIENT_ID, mailbox: SENDER }] });
-    smtp = await startXoauth2SmtpServer({
-      key: testCa.serverKey,
-      cert: testCa.serverCert,
-      validateToken,
-      basicAuthDisabled: true,
-      permissions: [{ clientId: USER_ASSIGNED_CLIENT_ID, mailbox: SENDER }],
-    });
-    // App Service's variables pointing at the fake, before anything builds a credential; nothing
-    // from the shell (no real identity, no proxy, no federated token file).
-    for (const name of Object.keys(process.env)) {
-      if (/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(name) || name === 'DEFAULT_IDENTITY_CLIENT_ID' || /^(https?|all|no)_proxy$/i.test(name)) delete process.env[name];
-    }
-    process.env.IDENTITY_ENDPOINT = identity.endpoint;
-    process.env.IDENTITY_HEADER = identityHeader;
-    // Should anything fall back to an authority, it finds a closed port on 127.0.0.1.
-    const nowhere = `https://127.0.0.1:${await closedPort()}`;
-    process.env.AZURE_AUTHORITY_HOST = nowhere;
-    network = watchNetwork();
+    // App Service's variables pointing at the fake, before anything builds a credential.
+    let nowhere: string;
+    ({ identity, graph, smtp: { smtp }, authorityHost: nowhere, close: tearDown } = await setUpManagedIdentity(ca!, {
+      identity: { identityHeader, clientId: SYSTEM_CLIENT_ID, userAssignedClientIds: [USER_ASSIGNED_CLIENT_ID] },
+      graph: { mailboxes: [SENDER], permissions: sendAs(SENDER, SYSTEM_CLIENT_ID) },
+      smtp: { smtp: { basicAuthDisabled: true, permissions: sendAs(SENDER, USER_ASSIGNED_CLIENT_ID) } },
+    }));
 
     // A file, as in production (WAL, busy timeout), not :memory:.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-transports-flow-mi-'));
@@ -125,20 +89,17 @@ describe.skipIf(ca === undefined).sequential('forgot-password with managed ident
   });
 
   afterAll(async () => {
-    network?.stop();
     await ctx?.close();
     closeMailer?.();
-    await Promise.all([identity?.close(), graph?.close(), smtp?.close()]);
+    await tearDown?.();
     await drop?.();
-    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
-    Object.assign(process.env, saved);
   });
 
   function post(route: string, body: unknown): Promise<Response> {
     return fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', origin: publicUrl }, body: JSON.stringify(body) });
   }
 
-  async function saveSettings(body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async function saveSettings(body: Partial<EmailSettings>): Promise<Record<string, unknown>> {
     const res = await fetch(`${url}/api/settings/email`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', origin: publicUrl, cookie: admin },
@@ -149,15 +110,7 @@ describe.skipIf(ca === undefined).sequential('forgot-password with managed ident
     return JSON.parse(text) as Record<string, unknown>;
   }
 
-  function resetToken(html: string | undefined, text: string | undefined): string {
-    const prefix = `${publicUrl}/reset-password#token=`;
-    const anchors = [...String(html).matchAll(/<a href="([^"]+)"[^>]*>([^<]*)<\/a>/g)].map((m) => ({ href: m[1]!.replace(/&amp;/g, '&'), label: m[2] }));
-    expect(anchors).toHaveLength(1);
-    expect(anchors[0]!.label).toBe('Reset Password');
-    expect(anchors[0]!.href.startsWith(prefix)).toBe(true);
-    expect(text).toContain(anchors[0]!.href);
-    return anchors[0]!.href.slice(prefix.length);
-  }
+  const resetToken = (html: string | undefined, text: string | undefined): string => resetTokenOf(html, text, publicUrl);
 
   async function resetWith(email: string, token: string): Promise<void> {
     expect((await post('/api/auth/reset-password', { token, password: NEW_PASSWORD, confirmPassword: NEW_PASSWORD })).status).toBe(204);
@@ -169,7 +122,7 @@ describe.skipIf(ca === undefined).sequential('forgot-password with managed ident
     waitFor(`${n} Graph message(s) to ${address}`, () => (graphTo(address).length >= n ? graphTo(address) : undefined));
 
   it('graph + system-assigned managed identity: reset email, reset, "password changed", one token from IDENTITY_ENDPOINT', async () => {
-    const state = await saveSettings({ transport: 'graph', senderAddress: SENDER, entraCredential: 'managed-identity' });
+    const state = await saveSettings(graphTransport({ senderAddress: SENDER, entraCredential: 'managed-identity' }));
     expect(state).toMatchObject({ transport: 'graph', tenantId: null, clientId: null, entraCredential: 'managed-identity', secretsResolve: { clientSecret: null, certificate: null } });
     const email = 'mi.graph@example.org';
     await addUser(ctx, { email });
@@ -187,16 +140,7 @@ describe.skipIf(ca === undefined).sequential('forgot-password with managed ident
   });
 
   it('smtp-oauth2 + user-assigned managed identity: the reset email goes over STARTTLS with XOAUTH2', async () => {
-    await saveSettings({
-      transport: 'smtp-oauth2',
-      host: '127.0.0.1',
-      port: smtp.port,
-      sslEnabled: true,
-      tlsMode: 'starttls',
-      emailSecretName: 'mail-sender',
-      clientId: USER_ASSIGNED_CLIENT_ID,
-      entraCredential: 'managed-identity',
-    });
+    await saveSettings(smtpOauth2Transport(smtp.port, { emailSecretName: 'mail-sender', clientId: USER_ASSIGNED_CLIENT_ID, entraCredential: 'managed-identity' }));
     const email = 'mi.smtp@example.org';
     await addUser(ctx, { email });
     expect((await post('/api/auth/forgot-password', { email })).status).toBe(202);
@@ -226,8 +170,6 @@ describe.skipIf(ca === undefined).sequential('forgot-password with managed ident
       expect(text, place).not.toContain(identityHeader);
       expect(text, place).not.toMatch(/Bearer\s+\S/);
     }
-    expect(network.requests.length).toBeGreaterThan(0);
-    expect(network.requests.filter((r) => r.host !== '127.0.0.1')).toEqual([]);
-    expect(network.connections.filter((address) => address !== '127.0.0.1')).toEqual([]);
+    expectLoopbackOnly(network, 1, { ipv4Only: true });
   });
 });

@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Db } from '../../src/db/index.js';
 import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { createTokenSource } from '../../src/mail/entra.js';
-import { findEmailSettings } from '../../src/mail/settings.js';
+import { findEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
 import { createConfiguredMailer } from '../../src/mail/transport.js';
 import { createCachedSecretStore } from '../../src/secrets/cached.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
@@ -13,22 +13,9 @@ import type { SecretStore } from '../../src/secrets/store.js';
 import { addUser, makeTestApp, STRONG_PASSWORD, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
 import { bothDialects, postgresSuite, waitFor, type DialectDb } from '../helpers/pg.js';
-import { findTrustedTestCa, type TestCa } from '../helpers/tls.js';
-import {
-  GRAPH_ERRORS,
-  GRAPH_SCOPE,
-  makeClientCertificate,
-  OUTLOOK_SCOPE,
-  startFakeEntraId,
-  startFakeGraph,
-  startXoauth2SmtpServer,
-  type ClientCertificate,
-  type FakeEntraApp,
-  type FakeEntraId,
-  type FakeGraph,
-  type FakeXoauth2SmtpServer,
-  type GraphMessage,
-} from './ms365-fakes.js';
+import type { TestCa } from '../helpers/tls.js';
+import { GRAPH_ERRORS, GRAPH_SCOPE, makeClientCertificate, OUTLOOK_SCOPE, startEntraFakes, type ClientCertificate, type FakeEntraApp, type FakeEntraId, type FakeGraph, type FakeXoauth2SmtpServer, type GraphMessage } from './ms365-fakes.js';
+import { clientSecretApp, graphTransport, resetTokenOf, SENDER, smtpOauth2Transport, TENANT_DOMAIN, testCaOrSkip } from './ms365-setup.js';
 
 // The forgot-password journey and the outbox through the Microsoft 365 transports, end to end:
 // the app on an ephemeral port (real HTTP), the outbox worker running, the real mailer
@@ -42,15 +29,9 @@ import {
 // while and then be jumped over; the secret store's cache (SECRETS_CACHE_SECONDS) runs on it too.
 
 const describeOnPostgres = await postgresSuite();
-const ca = await findTrustedTestCa();
-if (ca === undefined) {
-  if (process.env.CI === 'true') throw new Error('the test CA is not trusted: test/global-setup.ts must run (vitest.config.ts globalSetup)');
-  console.warn('\n!!!!!!!! SKIPPED mail transport flow tests: the test CA is missing (install openssl) !!!!!!!!\n');
-}
+const ca = await testCaOrSkip('mail transport flow tests', 'fail');
 
 const TENANT = '5b3c6f2e-1d4a-4c8b-9e7f-0a1b2c3d4e5f';
-const TENANT_DOMAIN = 'contoso.onmicrosoft.com';
-const SENDER = 'gatehouse@contoso.example';
 /** PUBLIC_URL's host, and so the Message-ID's domain; nothing ever resolves it. */
 const PUBLIC_HOST = 'gatehouse.test';
 const NEW_PASSWORD = 'a completely new passphrase';
@@ -108,19 +89,12 @@ const newClientSecret = (): string => `${randomBytes(2).toString('hex')}8Q~${ran
 async function startHarness(makeDb: () => Promise<DialectDb>, testCa: TestCa): Promise<Harness> {
   const { db, drop } = await makeDb();
   const apps: Record<string, FakeEntraApp> = {};
-  const entra = await startFakeEntraId({
-    key: testCa.serverKey,
-    cert: testCa.serverCert,
+  const fakes = await startEntraFakes(testCa, {
     tenants: { [TENANT]: { domains: [TENANT_DOMAIN], apps } },
+    graph: { mailboxes: [SENDER] },
+    smtp: { smtp: { basicAuthDisabled: true, authMethods: ['LOGIN', 'XOAUTH2'] } },
   });
-  const graph = await startFakeGraph({ key: testCa.serverKey, cert: testCa.serverCert, validateToken: entra.validate, mailboxes: [SENDER] });
-  const smtp = await startXoauth2SmtpServer({
-    key: testCa.serverKey,
-    cert: testCa.serverCert,
-    validateToken: entra.validate,
-    basicAuthDisabled: true,
-    authMethods: ['LOGIN', 'XOAUTH2'],
-  });
+  const { entra, graph, smtp: { smtp } } = fakes;
   const clientCert = await makeClientCertificate();
   const certApp = newGuid();
   apps[certApp] = { certificatePem: clientCert.certificatePem };
@@ -192,7 +166,7 @@ async function startHarness(makeDb: () => Promise<DialectDb>, testCa: TestCa): P
     async close() {
       await ctx.close();
       mailer.close();
-      await Promise.all([entra.close(), graph.close(), smtp.close()]);
+      await fakes.close();
       await drop();
     },
   };
@@ -209,7 +183,7 @@ function post(h: Harness, path: string, body: unknown, cookie?: string): Promise
   });
 }
 
-async function saveSettings(h: Harness, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function saveSettings(h: Harness, body: Partial<EmailSettings>): Promise<Record<string, unknown>> {
   const res = await fetch(`${h.url}/api/settings/email`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', origin: h.publicUrl, cookie: h.admin },
@@ -220,14 +194,8 @@ async function saveSettings(h: Harness, body: Record<string, unknown>): Promise<
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-const graphSettings = (app: { clientId: string; secretName: string }): Record<string, unknown> => ({
-  transport: 'graph',
-  senderAddress: SENDER,
-  tenantId: TENANT,
-  clientId: app.clientId,
-  entraCredential: 'client-secret',
-  clientSecretName: app.secretName,
-});
+const graphSettings = (app: { clientId: string; secretName: string }): Partial<EmailSettings> =>
+  graphTransport({ senderAddress: SENDER, ...clientSecretApp(TENANT, app.clientId, app.secretName) });
 
 async function forgot(h: Harness, email: string): Promise<void> {
   const res = await post(h, '/api/auth/forgot-password', { email });
@@ -241,6 +209,21 @@ function waitForGraph(h: Harness, address: string, n: number, timeoutMs = 20_000
     const list = graphTo(h, address);
     return list.length >= n ? list : undefined;
   }, timeoutMs);
+}
+
+/** A new app saved as the Graph settings, and two users `${name}1@` and `${name}2@example.org`: the first one's reset email sent, with one token. */
+async function firstOfTwoSent(h: Harness, name: string): Promise<{ app: RegisteredApp; second: string }> {
+  const app = await h.register(name);
+  await saveSettings(h, graphSettings(app));
+  const first = `${name}1@example.org`;
+  const second = `${name}2@example.org`;
+  await addUser(h.ctx, { email: first });
+  await addUser(h.ctx, { email: second });
+  await forgot(h, first);
+  await waitForGraph(h, first, 1);
+  await waitForRow(h, first, 'sent');
+  expect(h.entra.tokenRequests(app.clientId, GRAPH_SCOPE)).toBe(1);
+  return { app, second };
 }
 
 async function rowTo(h: Harness, address: string) {
@@ -262,17 +245,6 @@ async function deliveries(h: Harness): Promise<{ body: string; list: { to: strin
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The one link of a reset email: labelled "Reset Password", under PUBLIC_URL; its token. */
-function resetTokenOf(html: string | undefined, text: string | undefined, publicUrl: string): string {
-  const prefix = `${publicUrl}/reset-password#token=`;
-  const anchors = [...String(html).matchAll(/<a href="([^"]+)"[^>]*>([^<]*)<\/a>/g)].map((m) => ({ href: m[1]!.replace(/&amp;/g, '&'), label: m[2] }));
-  expect(anchors).toHaveLength(1);
-  expect(anchors[0]!.label).toBe('Reset Password');
-  expect(anchors[0]!.href.startsWith(prefix)).toBe(true);
-  expect(text).toContain(anchors[0]!.href);
-  return anchors[0]!.href.slice(prefix.length);
-}
 
 /** Follows the link: the token resets the password, the new password signs in, the old one does not. */
 async function resetWith(h: Harness, email: string, token: string): Promise<void> {
@@ -348,18 +320,7 @@ for (const [dialect, makeDb, suite] of bothDialects(describeOnPostgres, 'gatehou
 
     it('smtp-oauth2 + client secret: the reset email goes over STARTTLS with AUTH XOAUTH2 and an Outlook token', async () => {
       const app = await h.register('smtp');
-      await saveSettings(h, {
-        transport: 'smtp-oauth2',
-        host: '127.0.0.1',
-        port: h.smtp.port,
-        sslEnabled: true,
-        tlsMode: 'starttls',
-        emailSecretName: 'mail-sender',
-        tenantId: TENANT_DOMAIN,
-        clientId: app.clientId,
-        entraCredential: 'client-secret',
-        clientSecretName: app.secretName,
-      });
+      await saveSettings(h, smtpOauth2Transport(h.smtp.port, { emailSecretName: 'mail-sender', ...clientSecretApp(TENANT_DOMAIN, app.clientId, app.secretName) }));
       const email = 'journey.smtp@example.org';
       await addUser(h.ctx, { email, name: 'SMTP Journey' });
       const before = h.smtp.messages.length;
@@ -501,16 +462,7 @@ for (const [dialect, makeDb, suite] of bothDialects(describeOnPostgres, 'gatehou
     });
 
     it('does not present a token Graph refuses again: a revoked token is replaced and the email delivered', async () => {
-      const app = await h.register('revoked');
-      await saveSettings(h, graphSettings(app));
-      const first = 'revoked1@example.org';
-      const second = 'revoked2@example.org';
-      await addUser(h.ctx, { email: first });
-      await addUser(h.ctx, { email: second });
-      await forgot(h, first);
-      await waitForGraph(h, first, 1);
-      await waitForRow(h, first, 'sent');
-      expect(h.entra.tokenRequests(app.clientId, GRAPH_SCOPE)).toBe(1);
+      const { app, second } = await firstOfTwoSent(h, 'revoked');
 
       // Entra ID revokes the app's tokens (as after a password reset of the app or a CAE event):
       // Graph refuses the cached token with 401 InvalidAuthenticationToken, by itself, every time.
@@ -632,16 +584,7 @@ for (const [dialect, makeDb, suite] of bothDialects(describeOnPostgres, 'gatehou
     });
 
     it('picks up a rotated client secret once the secret cache has expired', async () => {
-      const app = await h.register('rotate');
-      await saveSettings(h, graphSettings(app));
-      const first = 'rotate1@example.org';
-      const second = 'rotate2@example.org';
-      await addUser(h.ctx, { email: first });
-      await addUser(h.ctx, { email: second });
-      await forgot(h, first);
-      await waitForGraph(h, first, 1);
-      await waitForRow(h, first, 'sent');
-      expect(h.entra.tokenRequests(app.clientId, GRAPH_SCOPE)).toBe(1);
+      const { app, second } = await firstOfTwoSent(h, 'rotate');
 
       // Rotation in the vault: a new value under the same name, and the old one removed from the app.
       const rotated = newClientSecret();

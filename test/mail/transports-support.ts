@@ -1,17 +1,13 @@
 import { expect } from 'vitest';
 import type { DiagnoseResult } from '../../src/mail/diagnose.js';
 import { normalizeEmailSettings, type EmailSettings } from '../../src/mail/settings.js';
-import type { NetworkWatch } from '../secrets/azure-fakes.js';
+import { clientSecretApp, graphTransport, smtpOauth2Transport, TENANT } from './ms365-setup.js';
 
 /*
  * Shared by transports-diagnose.test.ts and transports-diagnose-mi.test.ts: the staged email
  * check (diagnoseEmail) run for real against the Microsoft 365 fakes of ms365-fakes.ts.
  */
 
-export const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-export const TENANT_DOMAIN = 'contoso.onmicrosoft.com';
-export const SENDER = 'gatehouse@contoso.example';
-export const RECIPIENT = 'alice@example.org';
 export const MESSAGE_ID_DOMAIN = 'gatehouse.contoso.test';
 export const MAIL_SECRETS = /^(smtp|mail)-/;
 
@@ -21,32 +17,17 @@ export const STAGES = {
   graph: ['settings', 'secrets', 'token', 'dns', 'connect', 'tls', 'send'],
 } as const;
 
-/** Microsoft Graph as the sender mailbox, whose address is in the secret smtp-from. */
+/** The sender mailbox's address in the secret smtp-from; the app's client secret in mail-client-secret (its client id in the overrides). */
+const SENDER_AND_APP: Partial<EmailSettings> = { emailSecretName: 'smtp-from', ...clientSecretApp(TENANT, null, 'mail-client-secret') };
+
+/** Microsoft Graph as the sender mailbox. */
 export function graphSettings(overrides: Partial<EmailSettings> = {}): EmailSettings {
-  return normalizeEmailSettings({
-    transport: 'graph',
-    emailSecretName: 'smtp-from',
-    tenantId: TENANT,
-    entraCredential: 'client-secret',
-    clientSecretName: 'mail-client-secret',
-    ...overrides,
-  });
+  return normalizeEmailSettings(graphTransport({ ...SENDER_AND_APP, ...overrides }));
 }
 
 /** SMTP with XOAUTH2 to the fake on 127.0.0.1 (STARTTLS with the test CA's certificate). */
 export function oauth2Settings(port: number, overrides: Partial<EmailSettings> = {}): EmailSettings {
-  return normalizeEmailSettings({
-    transport: 'smtp-oauth2',
-    host: '127.0.0.1',
-    port,
-    sslEnabled: true,
-    tlsMode: 'starttls',
-    emailSecretName: 'smtp-from',
-    tenantId: TENANT,
-    entraCredential: 'client-secret',
-    clientSecretName: 'mail-client-secret',
-    ...overrides,
-  });
+  return normalizeEmailSettings(smtpOauth2Transport(port, { ...SENDER_AND_APP, ...overrides }));
 }
 
 export type Failed = Extract<DiagnoseResult, { ok: false }>;
@@ -112,11 +93,4 @@ export function expectNothingSecret(result: DiagnoseResult, secrets: string[]): 
 export function expectGeneratedHeaders(headers: { autoSubmitted: string | undefined; messageId: string | undefined }): void {
   expect(headers.autoSubmitted).toBe('auto-generated');
   expect(headers.messageId).toMatch(new RegExp(`^<[^@<>\\s]+@${MESSAGE_ID_DOMAIN.replace(/\./g, '\\.')}>$`));
-}
-
-/** Every HTTP(S) request and its connection went to 127.0.0.1 (`atLeast` requests were seen). */
-export function expectLoopbackOnly(network: NetworkWatch, atLeast = 0): void {
-  expect(network.requests.length).toBeGreaterThanOrEqual(atLeast);
-  expect(network.requests.filter((r) => r.host !== '127.0.0.1')).toEqual([]);
-  expect(network.connections.filter((address) => address !== '127.0.0.1' && address !== '::ffff:127.0.0.1')).toEqual([]);
 }
