@@ -34,6 +34,12 @@ export interface Config {
   };
   readonly trustProxy: TrustProxy;
   readonly logLevel: string;
+  /** LOG_FORMAT: human-readable lines (a terminal) or one JSON object per line (anything else) */
+  readonly logFormat: 'pretty' | 'json';
+  /** BRAND_NAME: the dashboard's name on every page and in the emails */
+  readonly brandName: string;
+  /** BRAND_LOGO_URL: a same-origin path (/…) or a data: image URL; undefined: no logo */
+  readonly brandLogoUrl: string | undefined;
   /** the secrets the email settings may name (MAIL_SECRET_NAME_PATTERN); no other secret is read for mail */
   readonly mailSecretNamePattern: RegExp;
   /** AZURE_AUTHORITY_HOST: Entra ID's host for mail tokens; undefined: login.microsoftonline.com */
@@ -57,7 +63,7 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Reads the environment once, validates every variable and reports all problems together. */
-export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
+export function loadConfig(env: Env, options: { cwd?: string; stdoutIsTty?: boolean } = {}): Config {
   const cwd = options.cwd ?? process.cwd();
   const problems: string[] = [];
   const read = (name: string): string | undefined => {
@@ -151,6 +157,18 @@ export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
   const trustProxy = parseTrustProxy(read('TRUST_PROXY'), problems);
 
   const logLevel = read('LOG_LEVEL') ?? 'info';
+  const logFormatRaw = read('LOG_FORMAT');
+  if (logFormatRaw !== undefined && logFormatRaw !== 'pretty' && logFormatRaw !== 'json') problems.push(`LOG_FORMAT must be pretty or json (got "${logFormatRaw}")`);
+  // A person at a terminal reads lines; a service manager or a log shipper reads JSON.
+  const logFormat = logFormatRaw === 'pretty' || logFormatRaw === 'json' ? logFormatRaw : options.stdoutIsTty === true ? 'pretty' : 'json';
+
+  const brandName = (read('BRAND_NAME') ?? 'Gatehouse').trim();
+  if (brandName === '' || brandName.length > 60 || /[\u0000-\u001f\u007f<>]/.test(brandName)) problems.push('BRAND_NAME must be 1 to 60 characters, without control characters or < >');
+  const brandLogoUrl = read('BRAND_LOGO_URL');
+  // Same origin or inline: the pages' Content-Security-Policy allows no other origin.
+  if (brandLogoUrl !== undefined && !(/^\/(?!\/)[^\s"'<>\\]*$/.test(brandLogoUrl) || /^data:image\/(png|svg\+xml|webp|gif|jpeg);base64,[A-Za-z0-9+/=]+$/.test(brandLogoUrl))) {
+    problems.push('BRAND_LOGO_URL must be a path on this server (/logo.svg) or a data:image/…;base64 URL');
+  }
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
   // The settings form would otherwise let an admin send any secret of the store to any host.
@@ -185,6 +203,9 @@ export function loadConfig(env: Env, options: { cwd?: string } = {}): Config {
     },
     trustProxy,
     logLevel,
+    logFormat,
+    brandName,
+    brandLogoUrl,
     mailSecretNamePattern,
     azureAuthorityHost: azureAuthorityHost?.replace(/\/+$/, ''),
     graphBaseUrl: graphBaseUrl.replace(/\/+$/, ''),

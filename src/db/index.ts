@@ -10,6 +10,8 @@ import * as m0002 from './migrations/0002_recovery.js';
 import * as m0003 from './migrations/0003_one_reset_token.js';
 import * as m0004 from './migrations/0004_sign_in_locks.js';
 import * as m0005 from './migrations/0005_mail_transport.js';
+import * as m0006 from './migrations/0006_delivery_target.js';
+import * as m0007 from './migrations/0007_session_details.js';
 
 export type { Database } from './schema.js';
 export type Db = Kysely<Database>;
@@ -22,6 +24,8 @@ const migrations: Record<string, Migration> = {
   '0003_one_reset_token': m0003,
   '0004_sign_in_locks': m0004,
   '0005_mail_transport': m0005,
+  '0006_delivery_target': m0006,
+  '0007_session_details': m0007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
