@@ -105,7 +105,12 @@ export interface MailOutboxTable {
   ip: string | null;
   actor_id: string | null;
   updated_at: number;
+  /** where it went (or was last tried): 'dev-mailbox', 'smtp', 'smtp-oauth2', 'graph'; null before the first try (and for rows older than migration 0006) */
+  delivered_via: DeliveredVia | null;
 }
+
+/** Where a delivery went: the dev mailbox, or the mail server by the saved settings' transport. */
+export type DeliveredVia = 'dev-mailbox' | 'smtp' | 'smtp-oauth2' | 'graph';
 
 export interface ResetTokensTable {
   /** SHA-256 of the token, hex: a database copy holds no usable link */

@@ -39,6 +39,8 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   user_disabled: 409,
   // mail
   reauthentication_required: 400,
+  delivery_target_locked: 409,
+  email_settings_not_saved: 409,
 };
 
 /** An error of the HTTP layer itself. */

@@ -73,6 +73,8 @@ export const emailSettingsStateSchema = {
     },
     /** the secret store could not be read (outage, timeout) */
     secretsError: { type: 'string' },
+    /** PUT only: what keeps the saved settings from sending (a named secret not found, the store unreadable), each with what to do */
+    warnings: { type: 'array', items: { type: 'string' } },
   },
   required: [...settingsRequired, 'configured', 'secretsResolve'],
   additionalProperties: false,
@@ -109,9 +111,15 @@ export const emailSettingsBodySchema = {
 } as const;
 export type EmailSettingsBody = FromSchema<typeof emailSettingsBodySchema>;
 
+/**
+ * POST /api/settings/email/test: `to`, and optionally `settings` — the form's values, saved or not,
+ * in the PUT body's shape. Without `settings` the saved ones are checked. Settings that differ from
+ * the saved ones in where mail goes need `settings.currentPassword`, as a save does: the check
+ * sends the stored secrets wherever they point.
+ */
 export const testEmailBodySchema = {
   type: 'object',
-  properties: { to: { type: 'string', maxLength: 320 } },
+  properties: { to: { type: 'string', maxLength: 320 }, settings: emailSettingsBodySchema },
   required: ['to'],
   additionalProperties: false,
 } as const;
@@ -165,8 +173,10 @@ export const deliverySchema = {
     status: { type: 'string', enum: ['queued', 'sending', 'sent', 'retrying', 'failed', 'expired'] },
     attempts: { type: 'integer' },
     lastError: { type: ['string', 'null'] },
+    /** where it went (sent) or was last tried: the dev mailbox, or the mail server by transport; null: not tried yet, or sent before this was recorded */
+    via: { type: ['string', 'null'], enum: ['dev-mailbox', 'smtp', 'smtp-oauth2', 'graph', null] },
   },
-  required: ['id', 'at', 'to', 'kind', 'status', 'attempts', 'lastError'],
+  required: ['id', 'at', 'to', 'kind', 'status', 'attempts', 'lastError', 'via'],
   additionalProperties: false,
 } as const;
 export type Delivery = FromSchema<typeof deliverySchema>;
@@ -178,6 +188,37 @@ export const deliveryListSchema = {
   additionalProperties: false,
 } as const;
 export type DeliveryList = FromSchema<typeof deliveryListSchema>;
+
+/**
+ * GET/PUT /api/settings/delivery: where every email goes — the dev mailbox on this machine or the
+ * mail server of the saved email settings — and whether an admin may switch it here.
+ */
+export const deliveryTargetStateSchema = {
+  type: 'object',
+  properties: {
+    /** where mail goes now */
+    target: { type: 'string', enum: ['dev-mailbox', 'server'] },
+    /** what an admin chose; null: never chosen (the dev mailbox until email settings are first saved, then the server) */
+    chosen: { type: ['string', 'null'], enum: ['dev-mailbox', 'server', null] },
+    /** null: an admin may switch; forced-dev-mailbox: MAIL_DEV_INBOX=true; no-dev-mailbox: production or MAIL_DEV_INBOX=false */
+    lockedBy: { type: ['string', 'null'], enum: ['forced-dev-mailbox', 'no-dev-mailbox', null] },
+    /** whether the dev mailbox runs in this server */
+    devMailbox: { type: 'boolean' },
+    /** whether email settings are saved (switching to the server needs them) */
+    serverConfigured: { type: 'boolean' },
+  },
+  required: ['target', 'chosen', 'lockedBy', 'devMailbox', 'serverConfigured'],
+  additionalProperties: false,
+} as const;
+export type DeliveryTargetState = FromSchema<typeof deliveryTargetStateSchema>;
+
+export const deliveryTargetBodySchema = {
+  type: 'object',
+  properties: { target: { type: 'string', enum: ['dev-mailbox', 'server'] } },
+  required: ['target'],
+  additionalProperties: false,
+} as const;
+export type DeliveryTargetBody = FromSchema<typeof deliveryTargetBodySchema>;
 
 const devMessageSummaryProperties = {
   id: { type: 'string' },

@@ -9,6 +9,8 @@ import type { DevInbox } from './dev-inbox.js';
 import { findEmailSettings } from './settings.js';
 import { createTokenSource } from './entra.js';
 import { createMailSender, MailNotConfiguredError, type Mailer } from './transport.js';
+import { deliveredVia, effectiveDeliveryTarget, findDeliveryTarget } from './delivery-target.js';
+import type { RoutedMailer } from './outbox.js';
 
 /** How long stopping waits for the worker thread to finish its current send. */
 const OUTBOX_STOP_MS = 5_000;
@@ -33,11 +35,14 @@ export function devInboxWanted(config: Config): boolean {
 }
 
 /**
- * Chooses the sender for each message: the dev mailbox when forced on, else the saved settings'
- * transport (SMTP, SMTP with OAuth2, Microsoft Graph) once email settings are saved, else the dev mailbox while it runs, else nothing (the delivery retries).
+ * Chooses the sender for each message, reading the delivery target each time (an admin's switch
+ * on the Settings page holds from the next message, no restart): the dev mailbox when the target
+ * is the dev mailbox (MAIL_DEV_INBOX=true forces it; before any choice it is the dev mailbox until
+ * email settings are saved), else the saved settings' transport (SMTP, SMTP with OAuth2,
+ * Microsoft Graph), else nothing (the delivery retries). The mailer says where it sends (`via`).
  */
 export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; devInboxMailer: Mailer | undefined }): {
-  mailer: () => Promise<Mailer>;
+  mailer: () => Promise<RoutedMailer>;
   close(): void;
 } {
   // The thread loads the same Config as the server: MAIL_SECRET_NAME_PATTERN holds here too.
@@ -49,12 +54,18 @@ export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; 
   });
   return {
     async mailer() {
-      if (o.devInboxMailer !== undefined && o.config.mailDevInbox === true) return o.devInboxMailer;
-      const settings = await findEmailSettings(o.db);
+      const [settings, chosen] = await Promise.all([findEmailSettings(o.db), findDeliveryTarget(o.db)]);
+      const { target } = effectiveDeliveryTarget({
+        config: o.config,
+        devMailboxRuns: o.devInboxMailer !== undefined,
+        chosen,
+        settingsSaved: settings !== undefined,
+      });
+      const devInbox = o.devInboxMailer;
+      if (target === 'dev-mailbox' && devInbox !== undefined) return { send: (message) => devInbox.send(message), via: 'dev-mailbox' };
       // Bound to the settings read here: the settings that chose the transport are the ones this
       // message goes out with, whatever other sends read meanwhile.
-      if (settings !== undefined) return { send: (message) => sender.send(settings, message) };
-      if (o.devInboxMailer !== undefined) return o.devInboxMailer;
+      if (settings !== undefined) return { send: (message) => sender.send(settings, message), via: deliveredVia('server', settings) };
       throw new MailNotConfiguredError('email settings are not saved');
     },
     close: () => sender.close(),

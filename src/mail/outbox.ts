@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import { dialectOf, type Db } from '../db/index.js';
-import type { DeliveryKind, MailOutboxTable } from '../db/schema.js';
+import type { DeliveredVia, DeliveryKind, MailOutboxTable } from '../db/schema.js';
 import type { Random } from '../random.js';
 import { classifySendError, type Mailer, type MailSendError, type OutgoingMessage } from './transport.js';
 import type { Delivery } from './api-schemas.js';
@@ -11,6 +11,9 @@ import type { Delivery } from './api-schemas.js';
 // Only this file touches the mail_outbox table.
 
 export type DeliveryRow = Selectable<MailOutboxTable>;
+
+/** A mailer that says where it sends: recorded on the row as `delivered_via` (none: not recorded). */
+export type RoutedMailer = Mailer & { readonly via?: DeliveredVia };
 
 export const GIVE_UP_AFTER_MS = 24 * 3_600_000;
 
@@ -47,6 +50,7 @@ export async function enqueueDelivery(db: Db, random: Random, d: NewDelivery): P
       ip: d.ip ?? null,
       actor_id: d.actorId ?? null,
       updated_at: d.nowMs,
+      delivered_via: null,
     })
     .execute();
   return id;
@@ -70,7 +74,7 @@ export type { Delivery };
 export async function listDeliveries(db: Db, options: { limit: number; before?: string | undefined }): Promise<Delivery[]> {
   let q = db
     .selectFrom('mail_outbox')
-    .select(['id', 'requested_at', 'to_address', 'kind', 'status', 'attempts', 'last_error'])
+    .select(['id', 'requested_at', 'to_address', 'kind', 'status', 'attempts', 'last_error', 'delivered_via'])
     .where('to_address', 'is not', null)
     .orderBy('requested_at', 'desc')
     .orderBy('id', 'desc')
@@ -91,6 +95,7 @@ export async function listDeliveries(db: Db, options: { limit: number; before?: 
     status: r.status,
     attempts: r.attempts,
     lastError: r.last_error,
+    via: r.delivered_via,
   }));
 }
 
@@ -108,8 +113,8 @@ export interface OutboxWorkerOptions {
   db: Db;
   clock: Clock;
   logger: Logger;
-  /** the mailer to use now: SMTP with saved settings, the dev inbox, or none */
-  mailer: () => Promise<Mailer>;
+  /** the mailer to use now: SMTP with saved settings, the dev inbox, or none; its `via` is recorded on the row */
+  mailer: () => Promise<RoutedMailer>;
   handlers: Record<DeliveryKind, DeliveryHandler>;
   /** first retry delay; doubles each attempt up to maxBackoffMs */
   baseBackoffMs?: number;
@@ -173,7 +178,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
    * attempt's: a send that outlived its lease may have been claimed again by another worker
    * (attempts counts claims), whose outcome must not be overwritten by this stale one.
    */
-  async function finish(row: DeliveryRow, set: Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email'>>): Promise<void> {
+  async function finish(row: DeliveryRow, set: Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email' | 'delivered_via'>>): Promise<void> {
     await o.db
       .updateTable('mail_outbox')
       .set({ ...set, locked_until: null, updated_at: o.clock.now().getTime() })
@@ -205,30 +210,35 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       .set({ user_id: prepared.userId, to_address: prepared.toAddress, lookup_email: null })
       .where('id', '=', row.id)
       .execute();
+    // Where this attempt went: kept on the row whether it was sent or failed (the Mail page shows it).
+    let via: DeliveredVia | null = null;
     try {
       const mailer = await o.mailer();
+      via = mailer.via ?? null;
       await mailer.send(prepared.message);
     } catch (err) {
       const failure = classifySendError(err);
       await prepared.onFailed?.(failure);
-      await retryOrFail(row, failure);
+      await retryOrFail(row, failure, via);
       return;
     }
-    await finish(row, { status: 'sent', sent_at: o.clock.now().getTime(), last_error: null });
+    await finish(row, { status: 'sent', sent_at: o.clock.now().getTime(), last_error: null, delivered_via: via });
     await prepared.onSent?.();
   }
 
-  async function retryOrFail(row: DeliveryRow, failure: MailSendError): Promise<void> {
+  async function retryOrFail(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null = null): Promise<void> {
     const nowMs = o.clock.now().getTime();
     const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
     // A server that says when to come back (Graph's 429 Retry-After) is not asked again sooner.
     const delay = Math.max(backoff, (failure.retryAfterSeconds ?? 0) * 1000);
     const next = nowMs + delay;
     const lastError = `${failure.code}: ${failure.message}`.slice(0, 500);
+    // A failure before any mailer was chosen (not configured) keeps where the last try went.
+    const where = via === null ? {} : { delivered_via: via };
     if (!failure.transient || next > row.give_up_at) {
-      await finish(row, { status: 'failed', last_error: lastError });
+      await finish(row, { status: 'failed', last_error: lastError, ...where });
     } else {
-      await finish(row, { status: 'retrying', last_error: lastError, next_attempt_at: next });
+      await finish(row, { status: 'retrying', last_error: lastError, next_attempt_at: next, ...where });
     }
   }
 

@@ -10,6 +10,8 @@ import { verifyCurrentPassword } from '../accounts/reauth.js';
 import { SecretStoreUnavailableError, type SecretStore } from '../secrets/store.js';
 import {
   deliveryListSchema,
+  deliveryTargetBodySchema,
+  deliveryTargetStateSchema,
   devMessageEnvelopeSchema,
   devMessageListSchema,
   emailSettingsBodySchema,
@@ -20,7 +22,8 @@ import {
   type EmailSettingsBody,
   type EmailSettingsState,
 } from './api-schemas.js';
-import { reauthenticationRequired } from './errors.js';
+import { deliveryTargetLocked, emailSettingsNotSaved, reauthenticationRequired } from './errors.js';
+import { effectiveDeliveryTarget, findDeliveryTarget, saveDeliveryTarget, type DeliveryTargetState } from './delivery-target.js';
 import type { DevInbox } from './dev-inbox.js';
 import { diagnoseEmail, diagnoseOptions } from './diagnose.js';
 import { listDeliveries } from './outbox.js';
@@ -64,25 +67,18 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
       },
     },
     async (request) => {
-      const settings = settingsFromBody(request.body);
-      const fields = validateEmailSettings(settings, deps.config.mailSecretNamePattern);
-      if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
-
+      const settings = validSettingsFromBody(deps, request.body);
       const previous = await findEmailSettings(deps.db);
-      // Where mail goes and with which credentials: a stolen or unattended admin session must not
-      // redirect reset emails or the sender's password to another host without the password.
-      if (REAUTHENTICATED_FIELDS.some((k) => previous?.[k] !== settings[k])) {
-        const currentPassword = request.body.currentPassword ?? '';
-        if (currentPassword === '') throw reauthenticationRequired();
-        await verifyCurrentPassword(deps, currentSession(request), currentPassword, request.ip);
-      }
+      await reauthenticateIfMoved(deps, request, previous, settings, request.body.currentPassword);
       await saveEmailSettings(deps.db, deps.clock, settings, request.session?.user.id ?? null);
       // Names and addresses only: no field here holds a secret value.
       // A first save lists what it sets; fields it leaves empty are not news.
       const isChange = (k: keyof EmailSettings): boolean => (previous === undefined ? settings[k] !== null : previous[k] !== settings[k]);
       const changed = Object.fromEntries((Object.keys(settings) as (keyof EmailSettings)[]).filter(isChange).map((k) => [k, settings[k]]));
       await audit({ type: 'settings_changed', actor: actorOf(request), ip: request.ip, outcome: 'success', detail: { settings: 'email', changed } });
-      return { ...settings, configured: true, ...(await checkSecrets(deps, settings)) };
+      const report = await checkSecrets(deps, settings);
+      const warnings = secretWarnings(deps, settings, report);
+      return { ...settings, configured: true, ...report, ...(warnings.length > 0 ? { warnings } : {}) };
     },
   );
 
@@ -99,10 +95,17 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
     async (request, reply) => {
       const to = parseEmail(request.body.to);
       if (to === null) throw invalidInput('Some fields are not valid.', { to: 'Enter one email address, like name@example.com.' });
+      const saved = await findEmailSettings(deps.db);
+      // Unsaved values from the form: validated as a save is, and as a save asks for the password
+      // when they move mail elsewhere (the check sends the stored secrets wherever they point).
+      let settings = saved;
+      if (request.body.settings !== undefined) {
+        settings = validSettingsFromBody(deps, request.body.settings);
+        await reauthenticateIfMoved(deps, request, saved, settings, request.body.settings.currentPassword);
+      }
       // Repeated failed AUTH can get the sending mailbox locked by the provider.
       const allowed = await deps.limiter.hit(`mail-test:${request.session?.user.id}`, 10, 600);
       if (!allowed.allowed) throw rateLimited(allowed.retryAfterSeconds);
-      const settings = await findEmailSettings(deps.db);
       const result = await diagnoseEmail({ ...diagnoseOptions(deps.config), settings, secrets: deps.secrets, to });
       // The test sends mail under the organisation's name with the stored credentials, and connects
       // wherever the settings point: both belong in the trail.
@@ -111,10 +114,57 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
         actor: actorOf(request),
         ip: request.ip,
         outcome: result.ok ? 'success' : 'failure',
-        detail: { result: result.ok ? 'ok' : result.error, to: maskEmail(to), ...(settings === undefined ? {} : { transport: settings.transport, ...(settings.transport === 'graph' ? {} : { host: settings.host, port: settings.port }) }) },
+        detail: {
+          result: result.ok ? 'ok' : result.error,
+          to: maskEmail(to),
+          ...(request.body.settings === undefined ? {} : { unsaved: true }),
+          ...(settings === undefined ? {} : { transport: settings.transport, ...(settings.transport === 'graph' ? {} : { host: settings.host, port: settings.port }) }),
+        },
       });
       if (result.ok) return result;
       return reply.code(502).send(result);
+    },
+  );
+
+  app.get(
+    '/api/settings/delivery',
+    { config: { access: 'admin' }, schema: { tags: ['settings'], response: { 200: deliveryTargetStateSchema } } },
+    async () => deliveryState(deps),
+  );
+
+  app.put(
+    '/api/settings/delivery',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['settings'],
+        body: deliveryTargetBodySchema,
+        response: { 200: deliveryTargetStateSchema, 400: errorSchema, 409: errorSchema },
+      },
+    },
+    async (request) => {
+      const { target } = request.body;
+      const state = await deliveryState(deps);
+      if (state.lockedBy === 'forced-dev-mailbox') throw deliveryTargetLocked('MAIL_DEV_INBOX=true sends every email to the dev mailbox: unset it and restart to use your mail server.');
+      if (state.lockedBy === 'no-dev-mailbox') {
+        if (target === 'dev-mailbox') throw deliveryTargetLocked('The dev mailbox is off here (production, or MAIL_DEV_INBOX=false): mail goes to your mail server.');
+        // Already the server: nothing to switch.
+        return state;
+      }
+      if (target === 'server' && !state.serverConfigured) throw emailSettingsNotSaved();
+      // Switching to the dev mailbox keeps mail on this machine; switching to the server sends it
+      // with settings whose save already asked for the password: neither asks again.
+      await saveDeliveryTarget(deps.db, deps.clock, target, request.session?.user.id ?? null);
+      if (state.target !== target || state.chosen !== target) {
+        await audit({
+          type: 'settings_changed',
+          actor: actorOf(request),
+          ip: request.ip,
+          outcome: 'success',
+          detail: { settings: 'delivery', changed: { target } },
+        });
+      }
+      return deliveryState(deps);
     },
   );
 
@@ -227,6 +277,65 @@ function hostnameOf(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(header.trim());
   return m === null ? undefined : m[1]!.toLowerCase();
+}
+
+/** Where mail goes now, and whether this server lets an admin switch it. */
+async function deliveryState(deps: AppDeps): Promise<DeliveryTargetState> {
+  const [settings, chosen] = await Promise.all([findEmailSettings(deps.db), findDeliveryTarget(deps.db)]);
+  return effectiveDeliveryTarget({ config: deps.config, devMailboxRuns: deps.devInbox !== undefined, chosen, settingsSaved: settings !== undefined });
+}
+
+/** The body's settings, checked as a save checks them: 400 invalid_request with `fields`. */
+function validSettingsFromBody(deps: AppDeps, body: EmailSettingsBody): EmailSettings {
+  const settings = settingsFromBody(body);
+  const fields = validateEmailSettings(settings, deps.config.mailSecretNamePattern);
+  if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
+  return settings;
+}
+
+/**
+ * Where mail goes and with which credentials: a stolen or unattended admin session must not
+ * redirect reset emails or the sender's password to another host without the password — by a
+ * save, or by a test of unsaved settings (which sends the stored secrets where they point).
+ */
+async function reauthenticateIfMoved(
+  deps: AppDeps,
+  request: FastifyRequest,
+  previous: EmailSettings | undefined,
+  settings: EmailSettings,
+  currentPassword: string | undefined,
+): Promise<void> {
+  if (!REAUTHENTICATED_FIELDS.some((k) => previous?.[k] !== settings[k])) return;
+  if ((currentPassword ?? '') === '') throw reauthenticationRequired();
+  await verifyCurrentPassword(deps, currentSession(request), currentPassword!, request.ip);
+}
+
+const SECRET_LABELS: Record<keyof EmailSettingsState['secretsResolve'], [string, (s: EmailSettings) => string | null]> = {
+  email: ['sender address', (s) => s.emailSecretName],
+  password: ['password', (s) => s.passwordSecretName],
+  clientSecret: ['client secret', (s) => s.clientSecretName],
+  certificate: ['certificate', (s) => s.certificateName],
+};
+
+/** What keeps saved settings from sending, each with what to do: a named secret not found, or the store unreadable. */
+function secretWarnings(deps: AppDeps, settings: EmailSettings, report: SecretsReport): string[] {
+  if (report.secretsError !== undefined) {
+    return [`The secret store could not be read (${report.secretsError}): no email can go out until it answers. Send a test email once it does.`];
+  }
+  const where =
+    deps.secrets.kind === 'azure-keyvault'
+      ? 'add it to the Azure Key Vault Gatehouse reads'
+      : deps.secrets.kind === 'env'
+        ? 'set it in the environment Gatehouse reads secrets from'
+        : 'set it with `gatehouse secrets set NAME` (the local secret store)';
+  const warnings: string[] = [];
+  for (const key of Object.keys(SECRET_LABELS) as (keyof typeof SECRET_LABELS)[]) {
+    if (report.secretsResolve[key] !== false) continue;
+    const [label, nameOf] = SECRET_LABELS[key];
+    const name = nameOf(settings) ?? '';
+    warnings.push(`The ${label} secret “${name}” was not found, so no email can go out: ${where.replace('NAME', name)}, then send a test email.`);
+  }
+  return warnings;
 }
 
 /** The form as saved: trimmed, a blank field is none, a field left out takes its default. */

@@ -32,7 +32,7 @@ describe('GET /api/mail/deliveries', () => {
     expect(first.statusCode).toBe(200);
     const firstPage = first.json().deliveries;
     expect(firstPage.map((d: { to: string }) => d.to)).toEqual(['user4@example.com', 'user3@example.com']);
-    expect(firstPage[0]).toEqual({ id: ids[4], at: new Date(1_004_000).toISOString(), to: 'user4@example.com', kind: 'reset', status: 'queued', attempts: 0, lastError: null });
+    expect(firstPage[0]).toEqual({ id: ids[4], at: new Date(1_004_000).toISOString(), to: 'user4@example.com', kind: 'reset', status: 'queued', attempts: 0, lastError: null, via: null });
     const second = (await page(`?limit=2&before=${firstPage[1].id}`)).json().deliveries;
     expect(second.map((d: { to: string }) => d.to)).toEqual(['user2@example.com', 'user1@example.com']);
     const last = (await page(`?limit=2&before=${second[1].id}`)).json().deliveries;
