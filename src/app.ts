@@ -16,6 +16,8 @@ import { installAccessControl } from './accounts/access.js';
 import { notFound, overloaded } from './errors.js';
 import { httpError, installErrorHandler, sendError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { brandPageHtml } from './http/page-html.js';
+import { cookieNames } from './accounts/sessions.js';
 import { frameworkErrorHandler, installControlCharacterCheck, installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
 
 /** The single-page app's routes; any other path is a 404 (the app still renders it). */
@@ -83,7 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(recoveryRoutes, deps);
   await app.register(mailRoutes, deps);
   await app.register(auditRoutes, deps);
-  await installWebApp(app, deps.webRoot, apiRoutes);
+  await installWebApp(app, deps.webRoot, apiRoutes, deps.config);
   return app;
 }
 
@@ -92,9 +94,11 @@ interface ApiRoute {
   method: string;
 }
 
-async function installWebApp(app: FastifyInstance, webRoot: string | undefined, apiRoutes: ApiRoute[]): Promise<void> {
+async function installWebApp(app: FastifyInstance, webRoot: string | undefined, apiRoutes: ApiRoute[], config: AppDeps['config']): Promise<void> {
   const indexFile = webRoot === undefined ? undefined : path.join(webRoot, 'index.html');
-  const indexHtml = indexFile !== undefined && fs.existsSync(indexFile) ? fs.readFileSync(indexFile) : undefined;
+  // The brand written in, and whether a session cookie came with the request (the app skips /api/auth/me without one).
+  const indexHtml = indexFile !== undefined && fs.existsSync(indexFile) ? brandPageHtml(fs.readFileSync(indexFile, 'utf8'), config) : undefined;
+  const sessionCookie = cookieNames(config.publicUrl).session;
   if (webRoot !== undefined && indexHtml !== undefined) {
     await app.register(fastifyStatic, {
       root: path.join(webRoot, 'assets'),
@@ -122,7 +126,7 @@ async function installWebApp(app: FastifyInstance, webRoot: string | undefined, 
         .code(PAGES.includes(normalized) ? 200 : 404)
         .header('cache-control', 'no-store')
         .type('text/html; charset=utf-8')
-        .send(indexHtml);
+        .send(request.cookies[sessionCookie] ? indexHtml.withSessionCookie : indexHtml.withoutSessionCookie);
     }
     return sendError(reply, notFound());
   });

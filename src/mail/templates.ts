@@ -1,3 +1,4 @@
+import type { Config } from '../config.js';
 import type { OutgoingMessage } from './transport.js';
 
 // Table-based HTML with inline styles: what Outlook's Word engine and Gmail both render.
@@ -7,7 +8,24 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
+/** The product as the emails name it: BRAND_NAME, and BRAND_LOGO_URL made absolute (a path) or kept (a data: URL). */
+export interface EmailBrand {
+  name: string;
+  /** an absolute https?: URL or a data: image URL; undefined: no logo */
+  logoUrl?: string | undefined;
+}
+
+const DEFAULT_BRAND: EmailBrand = { name: 'Gatehouse' };
+
+/** The brand of the emails from the configuration: a logo path is made absolute under PUBLIC_URL (the only origin of links in emails). */
+export function emailBrand(config: Pick<Config, 'brandName' | 'brandLogoUrl' | 'publicUrl'>): EmailBrand {
+  const logo = config.brandLogoUrl;
+  if (logo === undefined) return { name: config.brandName };
+  return { name: config.brandName, logoUrl: logo.startsWith('/') ? new URL(logo, config.publicUrl).href : logo };
+}
+
 interface Layout {
+  brand: EmailBrand;
   title: string;
   greetingName: string;
   paragraphs: string[];
@@ -31,14 +49,24 @@ function html(l: Layout): string {
 <body style="margin:0;padding:0;background-color:#f3f4f6;">
 <table role="presentation" width="100%" cellspacing="0" cellpadding="0" border="0" bgcolor="#f3f4f6"><tr><td align="center" style="padding:24px 12px;">
 <table role="presentation" width="560" cellspacing="0" cellpadding="0" border="0" bgcolor="#ffffff" style="max-width:560px;width:100%;border:1px solid #d0d7de;border-radius:8px;">
-<tr><td style="padding:24px 32px 8px 32px;font-family:Arial,Helvetica,sans-serif;font-size:20px;font-weight:bold;color:#1f2328;">${escapeHtml(l.title)}</td></tr>
+${brandRow(l.brand)}
+<tr><td style="padding:8px 32px 8px 32px;font-family:Arial,Helvetica,sans-serif;font-size:20px;font-weight:bold;color:#1f2328;">${escapeHtml(l.title)}</td></tr>
 ${p(`Hello ${escapeHtml(l.greetingName)},`)}
 ${l.paragraphs.map((t) => p(escapeHtml(t))).join('\n')}
 ${button}
 ${l.after.map((t) => p(escapeHtml(t))).join('\n')}
-<tr><td style="padding:8px 32px 24px 32px;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:18px;color:#57606a;">Sent by Gatehouse. This is an automated message; replies are not read.</td></tr>
+<tr><td style="padding:8px 32px 24px 32px;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:18px;color:#57606a;">Sent by ${escapeHtml(l.brand.name)}. This is an automated message; replies are not read.</td></tr>
 </table></td></tr></table>
 </body></html>`;
+}
+
+/** The logo (decoration: the name is next to it) and the product's name, above the title. */
+function brandRow(brand: EmailBrand): string {
+  const logo =
+    brand.logoUrl === undefined
+      ? ''
+      : `<img src="${escapeHtml(brand.logoUrl)}" width="28" height="28" alt="" style="display:inline-block;vertical-align:middle;border:0;margin-right:8px;">`;
+  return `<tr><td style="padding:24px 32px 0 32px;font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:28px;font-weight:bold;color:#0b5cad;">${logo}<span style="vertical-align:middle;">${escapeHtml(brand.name)}</span></td></tr>`;
 }
 
 function minutesText(minutes: number): string {
@@ -47,58 +75,62 @@ function minutesText(minutes: number): string {
   return `${minutes} minutes`;
 }
 
-export function resetPasswordEmail(input: { to: string; name: string; link: string; validMinutes: number }): OutgoingMessage {
+/** The text part's last line: who sent it. */
+function signature(brand: EmailBrand): string {
+  return `Sent by ${brand.name}. This is an automated message; replies are not read.`;
+}
+
+export function resetPasswordEmail(input: { to: string; name: string; link: string; validMinutes: number; brand?: EmailBrand }): OutgoingMessage {
+  const brand = input.brand ?? DEFAULT_BRAND;
+  // The subject, the email's title and its button say what the reset page says: "Reset your password".
   const title = 'Reset your password';
   const expiry = `The link works once and expires in ${minutesText(input.validMinutes)}.`;
   const ignore = 'If you did not ask for this, ignore this email: your password stays as it is.';
+  const asked = `Someone asked to reset the password of your ${brand.name} account.`;
   return {
     to: input.to,
     subject: title,
     html: html({
+      brand,
       title,
       greetingName: input.name,
-      paragraphs: ['Someone asked to reset the password of your account. To choose a new password, use the button below.', expiry],
-      button: { label: 'Reset Password', href: input.link },
+      paragraphs: [`${asked} To choose a new password, use the button below.`, expiry],
+      button: { label: title, href: input.link },
       after: [ignore],
     }),
-    text: [
-      `Hello ${input.name},`,
-      '',
-      'Someone asked to reset the password of your account. To choose a new password, open this link:',
-      '',
-      input.link,
-      '',
-      expiry,
-      ignore,
-    ].join('\n'),
+    text: [`Hello ${input.name},`, '', `${asked} To choose a new password, open this link:`, '', input.link, '', expiry, ignore, '', signature(brand)].join('\n'),
   };
 }
 
-export function setPasswordEmail(input: { to: string; name: string; link: string; validMinutes: number }): OutgoingMessage {
+export function setPasswordEmail(input: { to: string; name: string; link: string; validMinutes: number; brand?: EmailBrand }): OutgoingMessage {
+  const brand = input.brand ?? DEFAULT_BRAND;
   const title = 'Set your password';
   const expiry = `The link works once and expires in ${minutesText(input.validMinutes)}.`;
+  const created = `An account on ${brand.name} was created for you.`;
   return {
     to: input.to,
     subject: 'Your new account: set your password',
     html: html({
+      brand,
       title,
       greetingName: input.name,
-      paragraphs: ['An account was created for you. Choose your password with the button below, then sign in.', expiry],
-      button: { label: 'Reset Password', href: input.link },
+      paragraphs: [`${created} Choose your password with the button below, then sign in.`, expiry],
+      button: { label: title, href: input.link },
       after: ['If you did not expect this, ignore this email.'],
     }),
-    text: [`Hello ${input.name},`, '', 'An account was created for you. Choose your password here, then sign in:', '', input.link, '', expiry].join('\n'),
+    text: [`Hello ${input.name},`, '', `${created} Choose your password here, then sign in:`, '', input.link, '', expiry, '', signature(brand)].join('\n'),
   };
 }
 
-export function passwordChangedEmail(input: { to: string; name: string; at: Date }): OutgoingMessage {
+export function passwordChangedEmail(input: { to: string; name: string; at: Date; brand?: EmailBrand }): OutgoingMessage {
+  const brand = input.brand ?? DEFAULT_BRAND;
   const title = 'Your password was changed';
-  const when = `Your password was changed on ${input.at.toUTCString()}.`;
+  const when = `The password of your ${brand.name} account was changed on ${input.at.toUTCString()}.`;
   const notYou = 'If this was not you, ask your administrator to reset your password and check your account at once.';
   return {
     to: input.to,
     subject: title,
-    html: html({ title, greetingName: input.name, paragraphs: [when, 'If it was you, there is nothing more to do.'], after: [notYou] }),
-    text: [`Hello ${input.name},`, '', when, 'If it was you, there is nothing more to do.', '', notYou].join('\n'),
+    html: html({ brand, title, greetingName: input.name, paragraphs: [when, 'If it was you, there is nothing more to do.'], after: [notYou] }),
+    text: [`Hello ${input.name},`, '', when, 'If it was you, there is nothing more to do.', '', notYou, '', signature(brand)].join('\n'),
   };
 }

@@ -10,7 +10,7 @@ import { forgetFailedSignIns } from '../accounts/service.js';
 import { revokeUserSessions } from '../accounts/sessions.js';
 import { findUserByEmail, findUserById, setPasswordHash, type UserRow } from '../accounts/users-repo.js';
 import { enqueueDelivery, type DeliveryHandler, type DeliveryRow, type Prepared } from '../mail/outbox.js';
-import { passwordChangedEmail, resetPasswordEmail, setPasswordEmail } from '../mail/templates.js';
+import { emailBrand, passwordChangedEmail, resetPasswordEmail, setPasswordEmail } from '../mail/templates.js';
 import { consumeResetToken, deleteResetToken, findLiveToken, mintResetToken, type TokenPurpose } from './tokens.js';
 
 /** A new user has longer than a forgetful one to act on the link. */
@@ -152,13 +152,14 @@ export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' |
     const expiresAtMs = row.not_after ?? nowMs + deps.config.resetTokenTtlMinutes * 60_000;
     const token = await mintResetToken(deps.db, deps.random, { user, deliveryId: row.id, purpose, nowMs, expiresAtMs });
     const link = `${deps.config.publicUrl.href.replace(/\/$/, '')}/reset-password#token=${token}`;
-    const validMinutes = Math.max(1, Math.floor((expiresAtMs - nowMs) / 60_000));
+    // Rounded: a link minted a few milliseconds after the request still says "1 hour", not "59 minutes".
+    const validMinutes = Math.max(1, Math.round((expiresAtMs - nowMs) / 60_000));
     const render = purpose === 'set_password' ? setPasswordEmail : resetPasswordEmail;
     const prepared: Prepared = {
       action: 'send',
       userId: user.id,
       toAddress: user.email,
-      message: render({ to: user.email, name: user.name, link, validMinutes }),
+      message: render({ to: user.email, name: user.name, link, validMinutes, brand: emailBrand(deps.config) }),
       onSent: () => audit('reset_email_sent', user, row),
       onFailed: async (err) => {
         // The link never arrived: it must not stay usable. A retry mints a fresh one.
@@ -175,7 +176,7 @@ export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' |
     async password_changed(row) {
       const user = row.user_id === null ? undefined : await findUserById(deps.db, row.user_id);
       if (user === undefined || user.email === null) return { action: 'drop' };
-      return { action: 'send', userId: user.id, toAddress: user.email, message: passwordChangedEmail({ to: user.email, name: user.name, at: new Date(row.requested_at) }) };
+      return { action: 'send', userId: user.id, toAddress: user.email, message: passwordChangedEmail({ to: user.email, name: user.name, at: new Date(row.requested_at), brand: emailBrand(deps.config) }) };
     },
   };
 }

@@ -67,7 +67,7 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
 
     await page.goto(`/reset-password#token=${'A'.repeat(43)}`);
     await page.getByRole('heading', { name: 'This link does not work' }).waitFor();
-    await expectAccessible(page, 'Reset password');
+    await expectAccessible(page, 'Reset your password');
 
     await page.goto('/no/such/page');
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
@@ -88,15 +88,15 @@ describeInBrowser('accessibility (axe-core, WCAG 2.1 A and AA) in Chromium', () 
     await page.route('**/api/auth/reset-password', (route) => route.fulfill({ status: 204 }));
     await page.goto(`/reset-password#token=${'B'.repeat(43)}`);
     await page.getByLabel('New password', { exact: true }).waitFor();
-    await expectAccessible(page, 'Reset password');
+    await expectAccessible(page, 'Reset your password');
     await page.getByRole('button', { name: 'Set new password' }).click();
     await page.getByText('Enter a new password.').waitFor();
-    await expectAccessible(page, 'Reset password');
+    await expectAccessible(page, 'Reset your password');
     await page.getByLabel('New password', { exact: true }).fill('a long enough new passphrase');
-    await page.getByLabel('Confirm password', { exact: true }).fill('a long enough new passphrase');
+    await page.getByLabel('Confirm new password', { exact: true }).fill('a long enough new passphrase');
     await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.getByRole('button', { name: 'Go to login now' }).waitFor();
-    await expectAccessible(page, 'Reset password');
+    await page.getByRole('button', { name: 'Sign in now' }).waitFor();
+    await expectAccessible(page, 'Reset your password');
     await context.close();
   });
 

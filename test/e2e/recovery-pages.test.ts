@@ -51,10 +51,13 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     await page.goto(link!);
     await page.getByLabel('New password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
     expect(page.url()).toBe(`${app.baseUrl}/reset-password`);
-    await page.getByLabel('Confirm password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
+    await page.getByLabel('Confirm new password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
     await page.getByRole('button', { name: 'Set new password' }).click();
     await page.getByRole('status').filter({ hasText: 'Your password was changed.' }).waitFor();
-    await page.getByRole('button', { name: 'Go to login now' }).click();
+    await page.getByRole('button', { name: 'Sign in now' }).click();
+    // The sign-in page says why the person is there, once.
+    await page.getByRole('status').filter({ hasText: 'Your password was changed. Sign in with the new one.' }).waitFor();
+    expect(await page.title()).toBe('Sign in · Gatehouse');
 
     await page.getByLabel('Email or username').fill('rosa@example.com');
     await page.getByLabel('Password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
@@ -87,10 +90,10 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     expect(page.url()).toBe(`${app.baseUrl}/reset-password`);
     await page.getByLabel('New password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
     expect(verified.map((r) => r.postDataJSON())).toEqual([{ token }]);
-    await page.getByLabel('Confirm password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
+    await page.getByLabel('Confirm new password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
     await page.getByRole('button', { name: 'Set new password' }).click();
     await page.getByRole('status').filter({ hasText: 'Your password was changed.' }).waitFor();
-    await page.getByRole('button', { name: 'Go to login now' }).click();
+    await page.getByRole('button', { name: 'Sign in now' }).click();
     await page.getByLabel('Email or username').fill('quinn@example.com');
     await page.getByLabel('Password', { exact: true }).fill(OTHER_STRONG_PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -152,7 +155,7 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     );
     await page.goto(`/reset-password#token=${FAKE_TOKEN}`);
     const password = page.getByLabel('New password', { exact: true });
-    const confirm = page.getByLabel('Confirm password', { exact: true });
+    const confirm = page.getByLabel('Confirm new password', { exact: true });
     await password.waitFor();
     expect(page.url()).toBe(`${app.baseUrl}/reset-password`);
     await page.getByText('This link works until').waitFor();
@@ -161,7 +164,7 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     await password.fill('password1');
     await confirm.fill('password2');
     await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.getByText('The two passwords do not match.').waitFor();
+    await page.getByText('The two new passwords do not match.').waitFor();
     expect(attempts).toBe(0);
 
     await confirm.fill('password1');
@@ -201,17 +204,18 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     const waitedMs = Date.now() - startedMs;
     expect(waitedMs).toBeGreaterThan(500);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Your password was changed. Sign in with the new one.' }).waitFor();
     await context.close();
   });
 
-  it('goes to the sign-in page at once with "Go to login now"', async () => {
+  it('goes to the sign-in page at once with "Sign in now"', async () => {
     const { context, page } = await openPage(browser, app.baseUrl);
     await answerResetApi(page, () => ({ status: 204 }));
     await page.goto(`/reset-password#token=${FAKE_TOKEN}`);
     await page.getByLabel('New password', { exact: true }).fill('a much longer passphrase for the test');
-    await page.getByLabel('Confirm password', { exact: true }).fill('a much longer passphrase for the test');
+    await page.getByLabel('Confirm new password', { exact: true }).fill('a much longer passphrase for the test');
     await page.getByRole('button', { name: 'Set new password' }).click();
-    const goNow = page.getByRole('button', { name: 'Go to login now' });
+    const goNow = page.getByRole('button', { name: 'Sign in now' });
     await goNow.waitFor();
     expect(await becomesFocused(page, goNow)).toBe(true);
     const clickedMs = Date.now();
@@ -219,6 +223,11 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     expect(Date.now() - clickedMs).toBeLessThan(2000);
     expect(pathOf(page)).toBe('/login');
+    expect(await page.getByRole('status').filter({ hasText: /\S/ }).innerText()).toBe('Your password was changed. Sign in with the new one.');
+    // Said once: a reload starts without it.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await page.getByRole('status').filter({ hasText: /\S/ }).count()).toBe(0);
     await context.close();
   });
 
@@ -232,10 +241,10 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
     );
     await page.goto(`/reset-password#token=${FAKE_TOKEN}`);
     await page.getByLabel('New password', { exact: true }).fill('a much longer passphrase for the test');
-    await page.getByLabel('Confirm password', { exact: true }).fill('a much longer passphrase for the test');
+    await page.getByLabel('Confirm new password', { exact: true }).fill('a much longer passphrase for the test');
     await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.getByText('The two passwords do not match.').waitFor();
-    expect(await page.getByLabel('Confirm password', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await page.getByText('The two new passwords do not match.').waitFor();
+    expect(await page.getByLabel('Confirm new password', { exact: true }).getAttribute('aria-invalid')).toBe('true');
     await page.getByRole('button', { name: 'Set new password' }).click();
     await page.getByRole('heading', { name: 'This link does not work' }).waitFor();
     expect(attempts).toBe(2);

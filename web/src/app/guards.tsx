@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { Link, Redirect, useLocation } from 'wouter-preact';
 import { FormAlert, Loading, PageHeader } from '../components/ui';
+import { BRAND_NAME } from '../lib/brand';
 import { isAdmin, useSession } from './session';
 
 export interface RequireSessionProps {
@@ -20,7 +21,7 @@ export function RequireSession({ admin = false, allowPasswordChangeRequired = fa
   if (state.status === 'error') {
     return (
       <>
-        <PageHeader title="Cannot reach Gatehouse" />
+        <PageHeader title={`Cannot reach ${BRAND_NAME}`} />
         <FormAlert>The server did not answer. Check your connection and try again.</FormAlert>
         <button type="button" class="button button-primary" onClick={() => void refresh()}>
           Try again

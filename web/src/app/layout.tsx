@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { Link, useLocation } from 'wouter-preact';
+import { BRAND_LOGO_URL, BRAND_NAME } from '../lib/brand';
 import { ROLE_LABELS } from '../types/api';
 import { isAdmin, useSession } from './session';
 
@@ -41,10 +42,12 @@ function Header() {
       <div class="site-header-inner">
         {showNav ? (
           <Link href="/" class="brand">
-            Gatehouse
+            <Brand />
           </Link>
         ) : (
-          <span class="brand">Gatehouse</span>
+          <span class="brand">
+            <Brand />
+          </span>
         )}
         {showNav && (
           <nav aria-label="Main" class="site-nav">
@@ -78,6 +81,11 @@ function Header() {
               {user.name}
               <span class="muted"> · {ROLE_LABELS[user.role]}</span>
             </span>
+            {!user.mustChangePassword && (
+              <Link href="/account" class={location === '/account' ? 'nav-link nav-link-active' : 'nav-link'} aria-current={location === '/account' ? 'page' : undefined}>
+                My account
+              </Link>
+            )}
             <button
               type="button"
               class="button button-secondary"
@@ -89,6 +97,23 @@ function Header() {
         )}
       </div>
     </header>
+  );
+}
+
+/** The logo (BRAND_LOGO_URL, or the built-in mark) and the name; the logo is decoration next to the name. */
+function Brand() {
+  return (
+    <>
+      {BRAND_LOGO_URL !== null ? (
+        <img class="brand-logo" src={BRAND_LOGO_URL} alt="" width={32} height={32} />
+      ) : (
+        <svg class="brand-logo" viewBox="0 0 32 32" width="32" height="32" aria-hidden="true" focusable="false">
+          <rect class="brand-mark-bg" width="32" height="32" rx="7" />
+          <path d="M8 26V13l8-6 8 6v13h-5v-7a3 3 0 0 0-6 0v7z" class="brand-mark-fg" />
+        </svg>
+      )}
+      <span class="brand-name">{BRAND_NAME}</span>
+    </>
   );
 }
 

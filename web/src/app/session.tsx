@@ -3,7 +3,9 @@ import { useCallback, useContext, useEffect, useMemo, useState } from 'preact/ho
 import { useLocation } from 'wouter-preact';
 import { getCurrentUser } from '../features/auth/api/get-current-user';
 import { signOut as signOutRequest } from '../features/auth/api/sign-out';
+import { setSignInNotice } from '../features/auth/sign-in-notice';
 import { onApiError } from '../lib/api';
+import { mayHaveSession } from '../lib/brand';
 import type { User } from '../types/api';
 
 export type SessionState =
@@ -27,7 +29,8 @@ function stateOf(user: User | null): SessionState {
 }
 
 export function SessionProvider({ children }: { children: ComponentChildren }) {
-  const [state, setState] = useState<SessionState>({ status: 'loading', user: null });
+  // No session cookie came with this page: signed out at once, without asking /api/auth/me (its 401 would be a console error on every signed-out page).
+  const [state, setState] = useState<SessionState>(() => (mayHaveSession() ? { status: 'loading', user: null } : stateOf(null)));
 
   const setUser = useCallback((user: User | null) => setState(stateOf(user)), []);
   const refresh = useCallback(async () => {
@@ -44,13 +47,14 @@ export function SessionProvider({ children }: { children: ComponentChildren }) {
     } catch {
       // Signing out is idempotent on the server; the page still leaves the signed-in view.
     }
+    setSignInNotice('You are signed out.');
     // Same tick: the next render already sees the sign-in page, never a guarded page without a user.
     navigate('/login');
     setState(stateOf(null));
   }, [navigate]);
 
   useEffect(() => {
-    void refresh();
+    if (mayHaveSession()) void refresh();
     // The server is the judge: an expired session or a required password change seen by any call updates the page.
     return onApiError((error) => {
       if (error.code === 'unauthenticated') setState(stateOf(null));

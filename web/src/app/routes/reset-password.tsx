@@ -6,6 +6,7 @@ import { verifyResetToken } from '../../features/recovery/api/verify-reset-token
 import { ResetComplete } from '../../features/recovery/components/reset-complete';
 import { ResetPasswordForm } from '../../features/recovery/components/reset-password-form';
 import { takeResetTokenFromLocation } from '../../features/recovery/utils/reset-token';
+import { setSignInNotice } from '../../features/auth/sign-in-notice';
 import { ApiError, NETWORK_ERROR, describeError } from '../../lib/api';
 
 type Step =
@@ -86,7 +87,12 @@ export function ResetPasswordRoute() {
     case 'done':
       return (
         <Frame title="Password changed">
-          <ResetComplete onContinue={() => navigate('/login', { replace: true })} />
+          <ResetComplete
+            onContinue={() => {
+              setSignInNotice('Your password was changed. Sign in with the new one.');
+              navigate('/login', { replace: true });
+            }}
+          />
         </Frame>
       );
   }
@@ -95,7 +101,7 @@ export function ResetPasswordRoute() {
 function Frame({ title = 'Choose a new password', children }: { title?: string; children: ComponentChildren }) {
   return (
     <section class="card card-narrow">
-      <PageHeader title={title} documentTitle="Reset password" />
+      <PageHeader title={title} documentTitle="Reset your password" />
       {children}
     </section>
   );

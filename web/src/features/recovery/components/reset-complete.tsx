@@ -31,14 +31,14 @@ export function ResetComplete({ redirectAfterSeconds = 5, onContinue }: ResetCom
   return (
     <div class="form">
       <StatusMessage tone="success">
-        <p>Your password was changed. You can now sign in with it.</p>
+        <p>Your password was changed. Sign in with the new one.</p>
         <p>
           Going to the sign-in page in {secondsLeft} {secondsLeft === 1 ? 'second' : 'seconds'}.
         </p>
       </StatusMessage>
       <div class="form-actions">
         <button ref={buttonRef} type="button" class="button button-primary" onClick={() => continueRef.current()}>
-          Go to login now
+          Sign in now
         </button>
       </div>
     </div>

@@ -22,7 +22,7 @@ export function ResetPasswordForm({ token, onTokenRejected, onReset }: ResetPass
       const fields: FieldMessages<(typeof FIELDS)[number]> = {};
       if (password === '') fields.password = 'Enter a new password.';
       if (confirmPassword === '') fields.confirmPassword = 'Enter the new password again.';
-      else if (password !== confirmPassword) fields.confirmPassword = 'The two passwords do not match.';
+      else if (password !== confirmPassword) fields.confirmPassword = 'The two new passwords do not match.';
       return Object.keys(fields).length > 0 ? { fields } : undefined;
     },
     action: async () => {
@@ -35,7 +35,7 @@ export function ResetPasswordForm({ token, onTokenRejected, onReset }: ResetPass
         onTokenRejected();
         return {};
       }
-      if (code === 'password_mismatch') return { fields: { confirmPassword: 'The two passwords do not match.' } };
+      if (code === 'password_mismatch') return { fields: { confirmPassword: 'The two new passwords do not match.' } };
       const { fields, message } = splitFieldErrors(error, FIELDS, { password: 'password' });
       return { fields, message: code === 'weak_password' ? 'Choose a different password.' : message };
     },
@@ -45,7 +45,7 @@ export function ResetPasswordForm({ token, onTokenRejected, onReset }: ResetPass
     <form class="form" noValidate onSubmit={submit}>
       <FormAlert>{form.message}</FormAlert>
       <NewPasswordField label="New password" {...form.field('password')} />
-      <PasswordField label="Confirm password" autocomplete="new-password" required {...form.field('confirmPassword')} />
+      <PasswordField label="Confirm new password" autocomplete="new-password" required {...form.field('confirmPassword')} />
       <FormActions submit="Set new password" pending={form.pending} pendingLabel="Saving…" />
     </form>
   );
