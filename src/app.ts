@@ -9,6 +9,7 @@ import type { AppDeps } from './deps.js';
 import type { TrustProxy } from './config.js';
 import { accountRoutes } from './accounts/routes.js';
 import { auditRoutes } from './audit/routes.js';
+import { myAccountRoutes } from './accounts/account-routes.js';
 import { recoveryRoutes } from './recovery/routes.js';
 import { sendResetLink } from './recovery/service.js';
 import { mailRoutes } from './mail/routes.js';
@@ -21,7 +22,7 @@ import { cookieNames } from './accounts/sessions.js';
 import { frameworkErrorHandler, installControlCharacterCheck, installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
 
 /** The single-page app's routes; any other path is a 404 (the app still renders it). */
-export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/change-password', '/users', '/settings', '/mail', '/audit', '/dev/mailbox'];
+export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/change-password', '/users', '/settings', '/mail', '/audit', '/account', '/dev/mailbox'];
 
 /** Builds the whole HTTP app from its dependencies. Never reads the environment, never listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(recoveryRoutes, deps);
   await app.register(mailRoutes, deps);
   await app.register(auditRoutes, deps);
+  await app.register(myAccountRoutes, deps);
   await installWebApp(app, deps.webRoot, apiRoutes, deps.config);
   return app;
 }

@@ -35,7 +35,7 @@ export function installAccessControl(app: FastifyInstance, deps: AppDeps): void 
     if (request.is404) return;
     const access = config.access ?? (normalizedPath(request.url).startsWith('/api/') ? 'admin' : 'public');
     const token = request.cookies[cookieName];
-    request.session = token ? await validateSession(deps, token, policy) : null;
+    request.session = token ? await validateSession(deps, token, policy, { ip: request.ip, userAgent: request.headers['user-agent'] ?? null }) : null;
     if (access === 'public') return;
     // 401 is decided before the role: an anonymous caller learns nothing about admin routes.
     if (request.session === null) throw unauthenticated();

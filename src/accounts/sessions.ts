@@ -13,7 +13,11 @@ export function cookieNames(publicUrl: URL): { session: string; device: string }
   return { session: `${prefix}gatehouse_session`, device: `${prefix}gatehouse_device` };
 }
 const TOKEN_BYTES = 32;
+const PUBLIC_ID_BYTES = 16;
+/** What is kept of a User-Agent header: enough to tell the browser and system apart. */
+export const MAX_USER_AGENT_LENGTH = 256;
 // Refreshing the idle expiry on every request would be a write per request; once a minute is plenty.
+// The same write records where the session was last seen from (its IP and User-Agent).
 const TOUCH_INTERVAL_MS = 60_000;
 
 export interface SessionPolicy {
@@ -56,14 +60,20 @@ export async function createSession(
       expires_at: expiresAtMs,
       idle_expires_at: Math.min(expiresAtMs, nowMs + policy.idleMinutes * 60_000),
       ip: meta.ip,
-      user_agent: meta.userAgent?.slice(0, 512) ?? null,
+      user_agent: clipUserAgent(meta.userAgent),
+      public_id: deps.random.bytes(PUBLIC_ID_BYTES).toString('base64url'),
     })
     .execute();
   return { token, expiresAt: new Date(expiresAtMs) };
 }
 
 /** The session and its user, or null when the token is unknown, expired (idle or absolute) or the user is disabled. */
-export async function validateSession(deps: { db: Db; clock: Clock }, token: string, policy: SessionPolicy): Promise<ValidSession | null> {
+export async function validateSession(
+  deps: { db: Db; clock: Clock },
+  token: string,
+  policy: SessionPolicy,
+  meta?: SessionMeta,
+): Promise<ValidSession | null> {
   if (token.length === 0 || token.length > 100) return null;
   const tokenHash = hashSessionToken(token);
   const row = await deps.db
@@ -82,12 +92,69 @@ export async function validateSession(deps: { db: Db; clock: Clock }, token: str
   if (nowMs - row.s_last_seen_at >= TOUCH_INTERVAL_MS) {
     await deps.db
       .updateTable('sessions')
-      .set({ last_seen_at: nowMs, idle_expires_at: Math.min(row.s_expires_at, nowMs + policy.idleMinutes * 60_000) })
+      .set({
+        last_seen_at: nowMs,
+        idle_expires_at: Math.min(row.s_expires_at, nowMs + policy.idleMinutes * 60_000),
+        ...(meta === undefined ? {} : { ip: meta.ip, user_agent: clipUserAgent(meta.userAgent) }),
+      })
       .where('token_hash', '=', tokenHash)
       .execute();
   }
   const { s_expires_at, s_idle_expires_at: _idle, s_last_seen_at: _seen, ...user } = row;
   return { tokenHash, user, expiresAt: new Date(s_expires_at) };
+}
+
+function clipUserAgent(userAgent: string | null | undefined): string | null {
+  return userAgent ? userAgent.slice(0, MAX_USER_AGENT_LENGTH) : null;
+}
+
+/** A session as its owner sees it on the account page: never its token or the token's hash. */
+export interface SessionSummary {
+  publicId: string;
+  /** the session that asked */
+  current: boolean;
+  ip: string | null;
+  userAgent: string | null;
+  createdAt: Date;
+  lastSeenAt: Date;
+}
+
+/** The user's live sessions, the most recently seen first. */
+export async function listUserSessions(deps: { db: Db; clock: Clock }, userId: string, currentTokenHash: string): Promise<SessionSummary[]> {
+  const nowMs = deps.clock.now().getTime();
+  const rows = await deps.db
+    .selectFrom('sessions')
+    .select(['token_hash', 'public_id', 'ip', 'user_agent', 'created_at', 'last_seen_at'])
+    .where('user_id', '=', userId)
+    .where('expires_at', '>', nowMs)
+    .where('idle_expires_at', '>', nowMs)
+    .where('public_id', 'is not', null)
+    .orderBy('last_seen_at', 'desc')
+    .orderBy('created_at', 'desc')
+    .execute();
+  return rows.map((r) => ({
+    publicId: r.public_id!,
+    current: r.token_hash === currentTokenHash,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    createdAt: new Date(Number(r.created_at)),
+    lastSeenAt: new Date(Number(r.last_seen_at)),
+  }));
+}
+
+/** Signs out the user's session with this public id: what it was, or null when they have none by that id (another user's included). */
+export async function revokeUserSessionByPublicId(
+  db: Db,
+  userId: string,
+  publicId: string,
+): Promise<{ tokenHash: string; userAgent: string | null } | null> {
+  const row = await db
+    .deleteFrom('sessions')
+    .where('public_id', '=', publicId)
+    .where('user_id', '=', userId)
+    .returning(['token_hash', 'user_agent'])
+    .executeTakeFirst();
+  return row === undefined ? null : { tokenHash: row.token_hash, userAgent: row.user_agent };
 }
 
 export async function revokeSession(db: Db, token: string): Promise<void> {
@@ -101,10 +168,11 @@ export async function revokeSessionByHash(db: Db, tokenHash: string): Promise<bo
 }
 
 /** Every session of the user, except the one whose hash is given (the one that changed the password). */
-export async function revokeUserSessions(db: Db, userId: string, options: { exceptTokenHash?: string } = {}): Promise<void> {
+export async function revokeUserSessions(db: Db, userId: string, options: { exceptTokenHash?: string } = {}): Promise<number> {
   let q = db.deleteFrom('sessions').where('user_id', '=', userId);
   if (options.exceptTokenHash !== undefined) q = q.where('token_hash', '!=', options.exceptTokenHash);
-  await q.execute();
+  const result = await q.executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 export async function deleteExpiredSessions(db: Db, nowMs: number): Promise<void> {

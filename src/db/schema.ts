@@ -49,8 +49,12 @@ export interface SessionsTable {
   last_seen_at: number;
   expires_at: number;
   idle_expires_at: number;
+  /** the client's address when signed in, then when last seen (as TRUST_PROXY reads it) */
   ip: string | null;
+  /** the User-Agent header, at most 256 characters */
   user_agent: string | null;
+  /** an opaque random id the account page shows and signs out by — never the token or its hash (0007; null only before it ran) */
+  public_id: string | null;
 }
 
 export interface AuditEventsTable {

@@ -1,7 +1,24 @@
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 
 // Frozen in time: this file imports no application code and is never edited once released.
 
-export async function up(_db: Kysely<unknown>): Promise<void> {}
+// Sessions already keep ip, user_agent and last_seen_at (0001). "My account" lists them and signs
+// one out by a public id: an opaque random value, never the token's hash (which the cookie's
+// owner could otherwise match, and which no page should ever carry). Sessions signed in before
+// this release get one here.
 
-export async function down(_db: Kysely<unknown>): Promise<void> {}
+export async function up(db: Kysely<unknown>): Promise<void> {
+  const sessions = db as unknown as Kysely<{ sessions: { token_hash: string; public_id: string | null } }>;
+  await db.schema.alterTable('sessions').addColumn('public_id', 'text').execute();
+  const rows = await sessions.selectFrom('sessions').select('token_hash').execute();
+  for (const row of rows) {
+    await sessions.updateTable('sessions').set({ public_id: randomBytes(16).toString('base64url') }).where('token_hash', '=', row.token_hash).execute();
+  }
+  await db.schema.createIndex('sessions_public_id').on('sessions').column('public_id').unique().execute();
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropIndex('sessions_public_id').execute();
+  await db.schema.alterTable('sessions').dropColumn('public_id').execute();
+}
