@@ -64,7 +64,7 @@ describeInBrowser('live password length feedback in Chromium (GET /api/auth/pass
 
     // The server has the last word: its reasons are listed under the field as before.
     await password.fill('a passphrase that is long enough');
-    await page.getByLabel('Confirm password', { exact: true }).fill('a passphrase that is long enough');
+    await page.getByLabel('Confirm new password', { exact: true }).fill('a passphrase that is long enough');
     await page.getByRole('button', { name: 'Set new password' }).click();
     await page.getByText('Choose a different password.').waitFor();
     await page.getByText('This password is on a list of commonly used passwords.', { exact: true }).waitFor();
