@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
@@ -20,6 +20,7 @@ import { healthRoutes } from './http/health.js';
 import { brandPageHtml } from './http/page-html.js';
 import { cookieNames } from './accounts/sessions.js';
 import { frameworkErrorHandler, installControlCharacterCheck, installOriginCheck, installSecurityHeaders } from './http/hygiene.js';
+import { REQUEST_COMPLETED } from './logger.js';
 
 /** The single-page app's routes; any other path is a 404 (the app still renders it). */
 export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/change-password', '/users', '/settings', '/mail', '/audit', '/account', '/dev/mailbox'];
@@ -28,6 +29,7 @@ export const PAGES = ['/', '/login', '/forgot-password', '/reset-password', '/ch
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new RequestLinesAtDebug(),
     trustProxy: trustProxyOption(deps.config.trustProxy),
     frameworkErrors: frameworkErrorHandler(deps.config),
     bodyLimit: 64 * 1024,
@@ -132,6 +134,22 @@ async function installWebApp(app: FastifyInstance, webRoot: string | undefined, 
     }
     return sendError(reply, notFound());
   });
+}
+
+/**
+ * One line per answered request, at debug (LOG_LEVEL=debug shows it; info keeps the console for
+ * what matters). Fastify's "incoming request" line moves to trace; a request that fails still
+ * logs at error, and the error handler's own lines keep their levels.
+ */
+class RequestLinesAtDebug extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.trace({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, REQUEST_COMPLETED);
+  }
 }
 
 /** TRUST_PROXY as Fastify takes it. Fastify treats a bare number as "trust no one", so a hop count becomes a function. */

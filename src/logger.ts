@@ -1,4 +1,7 @@
-import pino, { type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import tty from 'node:tty';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type PinoPretty from 'pino-pretty';
 
 // Anything that could carry a credential is censored wherever it appears in a log object.
 const SENSITIVE_KEYS = ['password', 'newPassword', 'currentPassword', 'confirmPassword', 'token', 'secret', 'secretValue', 'cookie', 'authorization'];
@@ -71,15 +74,66 @@ function serializeRequest(req: LoggedRequest): Record<string, unknown> {
   };
 }
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino(
-    {
-      level,
-      redact: { paths: REDACT, censor: CENSORED },
-      // Fastify's "incoming request" line logs `req`; these serializers take precedence over its own.
-      serializers: { req: serializeRequest },
-      hooks: { streamWrite: redactQueryValuesInText },
+export type LogFormat = 'pretty' | 'json';
+
+export interface LoggerOptions {
+  /** json (the default): one JSON object per line; pretty: a readable line per entry (LOG_FORMAT) */
+  format?: LogFormat;
+  /** pretty only: colours; by default when the lines go to stdout and stdout is a terminal (and NO_COLOR is unset) */
+  colorize?: boolean;
+}
+
+/**
+ * The app's logger. Redaction (the censored keys, the request serializer, the query values in
+ * the finished line) happens before the format: a pretty line is drawn from the redacted JSON.
+ */
+export function createLogger(level: string, destination?: DestinationStream, options: LoggerOptions = {}): Logger {
+  const opts: pino.LoggerOptions = {
+    level,
+    redact: { paths: REDACT, censor: CENSORED },
+    // Fastify's request lines log `req`; these serializers take precedence over its own.
+    serializers: { req: serializeRequest },
+    hooks: { streamWrite: redactQueryValuesInText },
+  };
+  if (options.format !== 'pretty') return pino(opts, destination);
+  const colorize = options.colorize ?? (destination === undefined && tty.isatty(1) && process.env.NO_COLOR === undefined);
+  return pino(opts, prettyStream(destination ?? pino.destination({ dest: 1, sync: true }), colorize));
+}
+
+/** The message of Fastify's line for an answered request (at debug: see app.ts). */
+export const REQUEST_COMPLETED = 'request completed';
+
+/**
+ * Readable lines, written synchronously in this thread: no transport worker, nothing buffered
+ * at exit. pino-pretty is loaded only when asked for (a service logging JSON never loads it).
+ */
+function prettyStream(out: DestinationStream, colorize: boolean): DestinationStream {
+  const require = createRequire(import.meta.url);
+  const { prettyFactory } = require('pino-pretty') as typeof PinoPretty;
+  const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  return {
+    write(line: string) {
+      let entry: unknown;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        out.write(line);
+        return;
+      }
+      const text = prettify(isRecord(entry) ? asRequestLine(entry) : line);
+      if (text !== undefined) out.write(text);
     },
-    destination,
-  );
+  };
+}
+
+/** A request's line reads "GET /login → 200 (3.1 ms)" rather than its objects. */
+function asRequestLine(entry: Record<string, unknown>): Record<string, unknown> {
+  const { req, res, responseTime, ...rest } = entry;
+  if (entry.msg !== REQUEST_COMPLETED || !isRecord(req) || !isRecord(res)) return entry;
+  const took = typeof responseTime === 'number' ? ` (${responseTime < 10 ? responseTime.toFixed(1) : Math.round(responseTime)} ms)` : '';
+  return { ...rest, msg: `${String(req.method)} ${String(req.url)} → ${String(res.statusCode)}${took}` };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -16,7 +16,8 @@ import { createLoopbackMailer, DEV_INBOX_FROM } from './mail/transport.js';
 
 const data = workerData as OutboxThreadData;
 const config = loadConfig(data.env);
-const logger = createLogger(config.logLevel).child({ thread: 'outbox' });
+// LOG_FORMAT comes from the server (src/server.ts passes the format it chose for its terminal).
+const logger = createLogger(config.logLevel, undefined, { format: config.logFormat }).child({ thread: 'outbox' });
 const db = createDb(config.database);
 const secrets = await createConfiguredSecretStore(config, data.env, systemClock);
 const devInboxMailer = data.devInboxPort === undefined ? undefined : createLoopbackMailer(data.devInboxPort, DEV_INBOX_FROM, config.publicUrl.hostname);

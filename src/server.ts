@@ -7,7 +7,7 @@ import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import type { AppDeps } from './deps.js';
 import { migrateToLatest } from './db/index.js';
-import { createLogger } from './logger.js';
+import { createLogger, type LogFormat } from './logger.js';
 import { deleteOldDeliveries } from './mail/outbox.js';
 import { deleteExpiredResetTokens } from './recovery/tokens.js';
 import { createRuntime } from './runtime.js';
@@ -21,9 +21,12 @@ const HOUSEKEEPING_INTERVAL_MS = 3_600_000;
  * outbox worker and the hourly housekeeping; then, on SIGTERM or SIGINT, stop within the bound.
  */
 export async function startServer(env: Record<string, string | undefined>): Promise<void> {
-  const config = loadConfig(env);
-  const logger = createLogger(config.logLevel);
-  const runtime = await createRuntime(config, logger, env, { role: 'server' });
+  // Readable lines for a person at a terminal, JSON for a service manager or a log shipper.
+  const config = loadConfig(env, { stdoutIsTty: process.stdout.isTTY === true });
+  const logger = createLogger(config.logLevel, undefined, { format: config.logFormat });
+  // The outbox thread loads its Config from this environment; its stdout is never a terminal, so
+  // it is told the format chosen here.
+  const runtime = await createRuntime(config, logger, { ...env, LOG_FORMAT: config.logFormat }, { role: 'server' });
   const { deps } = runtime;
   await migrateToLatest(deps.db);
   const bootstrap = await ensureFirstAdmin(deps);
@@ -31,7 +34,7 @@ export async function startServer(env: Record<string, string | undefined>): Prom
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const url = config.publicUrlDefaulted ? `http://localhost:${port}` : config.publicUrl.href;
+  const url = (config.publicUrlDefaulted ? `http://localhost:${port}` : config.publicUrl.href).replace(/\/+$/, '');
   if (bootstrap.created) {
     // The one secret ever printed: a plain banner on stdout, outside the structured log, once.
     process.stdout.write(
@@ -51,9 +54,11 @@ export async function startServer(env: Record<string, string | undefined>): Prom
         .filter((line) => line !== '')
         .join('\n') + '\n',
     );
-  } else {
-    process.stdout.write(`Gatehouse is running at ${url}\n`);
   }
+  announce(config.logFormat, [
+    { msg: `Gatehouse is running at ${url}`, url },
+    ...(runtime.mail.devInbox === undefined ? [] : [{ msg: `Emails are caught by the dev mailbox: ${url}/dev/mailbox`, devMailbox: `${url}/dev/mailbox` }]),
+  ]);
 
   runtime.mail.worker.start();
   const housekeeping = startHousekeeping(deps, logger);
@@ -88,6 +93,21 @@ export async function startServer(env: Record<string, string | undefined>): Prom
       await runtime.close();
     },
   );
+}
+
+/**
+ * The start-up lines, whatever LOG_LEVEL says: where the dashboard is and, while it runs, where
+ * the dev mailbox shows the emails. Plain lines on a terminal; log entries (info) in JSON, so
+ * that every line of a JSON console parses (the first-start banner above excepted: its password
+ * is kept out of the structured log).
+ */
+function announce(format: LogFormat, lines: { msg: string; [field: string]: string }[]): void {
+  if (format === 'pretty') {
+    process.stdout.write(lines.map((line) => `${line.msg}\n`).join(''));
+    return;
+  }
+  const startup = createLogger('info', undefined, { format: 'json' });
+  for (const { msg, ...fields } of lines) startup.info(fields, msg);
 }
 
 /** Hourly: expired sessions, trusted devices and reset tokens, and deliveries older than 30 days. */
