@@ -36,13 +36,46 @@ export type User = FromSchema<typeof userSchema>;
 export const userEnvelopeSchema = { type: 'object', properties: { user: userSchema }, required: ['user'], additionalProperties: false } as const;
 export type UserEnvelope = FromSchema<typeof userEnvelopeSchema>;
 
+/**
+ * A list of users. `total`: how many match the query (every user without one). `nextCursor`: there
+ * are more; pass it as `after` for the next page (absent on the last page).
+ */
 export const userListSchema = {
   type: 'object',
-  properties: { users: { type: 'array', items: userSchema } },
+  properties: {
+    users: { type: 'array', items: userSchema },
+    total: { type: 'integer', minimum: 0 },
+    nextCursor: { type: 'string' },
+  },
   required: ['users'],
   additionalProperties: false,
 } as const;
 export type UserList = FromSchema<typeof userListSchema>;
+
+/** What `?status=` narrows the list to. `active`: enabled and not locked. */
+export const userStatusSchema = { type: 'string', enum: ['active', 'disabled', 'locked', 'must_change_password', 'no_password'] } as const;
+export type UserStatusFilter = FromSchema<typeof userStatusSchema>;
+
+/**
+ * GET /api/users. Without any parameter: every user, oldest first (as before paging). With any:
+ * a page ordered by name (any case), then id — `limit` (1–200, default 50) users after the cursor
+ * `after` (the previous page's `nextCursor`), matching all the filters given.
+ */
+export const userListQuerySchema = {
+  type: 'object',
+  properties: {
+    /** a piece of the name, email or username, any case */
+    q: { type: 'string', maxLength: 200 },
+    role: roleSchema,
+    status: userStatusSchema,
+    /** 1 to 200, as digits */
+    limit: { type: 'string', pattern: '^(?:[1-9]\\d?|1\\d\\d|200)$' },
+    /** an opaque cursor: a previous answer's `nextCursor` */
+    after: { type: 'string', minLength: 1, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' },
+  },
+  additionalProperties: false,
+} as const;
+export type UserListQuery = FromSchema<typeof userListQuerySchema>;
 
 export const loginBodySchema = {
   type: 'object',

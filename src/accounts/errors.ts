@@ -11,6 +11,9 @@ export const ACCOUNT_ERROR_CODES = [
   'email_taken',
   'username_taken',
   'last_admin',
+  'cannot_delete_self',
+  'cannot_demote_self',
+  'cannot_disable_self',
 ] as const;
 export type AccountErrorCode = (typeof ACCOUNT_ERROR_CODES)[number];
 
@@ -34,3 +37,6 @@ export const weakPassword = (reasons: PolicyReason[]): AccountError =>
 export const taken = (column: 'email' | 'username'): AccountError =>
   column === 'email' ? new AccountError('email_taken', 'Another user has this email.') : new AccountError('username_taken', 'Another user has this username.');
 export const lastAdmin = (): AccountError => new AccountError('last_admin', 'At least one enabled system admin must remain.');
+export const cannotDeleteSelf = (): AccountError => new AccountError('cannot_delete_self', 'You cannot delete your own account. Another system admin can.');
+export const cannotDemoteSelf = (): AccountError => new AccountError('cannot_demote_self', 'You cannot change your own role. Another system admin can.');
+export const cannotDisableSelf = (): AccountError => new AccountError('cannot_disable_self', 'You cannot disable your own account. Another system admin can.');

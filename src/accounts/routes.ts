@@ -8,11 +8,11 @@ import { sendNoContent } from '../http/replies.js';
 import { actorOf, currentSession } from './access.js';
 import { invalidCredentials, signInLocked } from './errors.js';
 import { parseEmail, parseUsername } from './identifiers.js';
-import { cookieNames, createSession, revokeSession, revokeUserSessions, type SessionPolicy } from './sessions.js';
+import { cookieNames, revokeSession, revokeUserSessions, type SessionPolicy } from './sessions.js';
 import { MAX_PASSWORD_LENGTH } from './policy.js';
 import { verifyCurrentPassword } from './reauth.js';
 import { MAX_CONSECUTIVE_LOGIN_FAILURES, changePassword, createUser, editUser, removeUser, signIn, unlockUser } from './service.js';
-import { findUserById, listUsers, toUser, type UserChanges, type UserRow } from './users-repo.js';
+import { findUserById, listUsers, queryUsers, toUser, type UserChanges, type UserRow } from './users-repo.js';
 import { forgetTempAdminPassword } from './first-admin.js';
 import { parseNewUser } from './new-user.js';
 import { rateLimitKeyOfIp } from '../limits/client-ip.js';
@@ -23,6 +23,7 @@ import {
   passwordPolicySchema,
   patchUserBodySchema,
   userEnvelopeSchema as userEnvelope,
+  userListQuerySchema,
   userListSchema,
 } from './api-schemas.js';
 
@@ -160,9 +161,31 @@ export async function accountRoutes(fastify: FastifyInstance, { deps, onCreatedW
     },
   );
 
-  app.get('/api/users', { config: { access: 'admin' }, schema: { tags: ['users'], response: { 200: userListSchema } } }, async () => ({
-    users: (await listUsers(deps.db)).map(toUser),
-  }));
+  app.get(
+    '/api/users',
+    { config: { access: 'admin' }, schema: { tags: ['users'], querystring: userListQuerySchema, response: { 200: userListSchema, 400: errorSchema } } },
+    async (request) => {
+      const query = request.query;
+      // No parameter: every user, oldest first, as before the list was paged.
+      if (Object.keys(query).length === 0) {
+        const users = (await listUsers(deps.db)).map(toUser);
+        return { users, total: users.length };
+      }
+      const page = await queryUsers(deps.db, {
+        ...(query.q === undefined ? {} : { q: query.q }),
+        ...(query.role === undefined ? {} : { role: query.role }),
+        ...(query.status === undefined ? {} : { status: query.status }),
+        limit: query.limit === undefined ? USERS_PAGE_SIZE : Number(query.limit),
+        ...(query.after === undefined ? {} : { after: decodeUserCursor(query.after) }),
+      });
+      const last = page.rows.at(-1);
+      return {
+        users: page.rows.map(toUser),
+        total: page.total,
+        ...(page.more && last !== undefined ? { nextCursor: encodeUserCursor(last) } : {}),
+      };
+    },
+  );
 
   app.post(
     '/api/users',
@@ -199,7 +222,7 @@ export async function accountRoutes(fastify: FastifyInstance, { deps, onCreatedW
         response: { 200: userEnvelope, 400: errorSchema, 404: errorSchema, 409: errorSchema },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const body = request.body;
       const changes: UserChanges = {};
       const fields: Record<string, string> = {};
@@ -214,13 +237,8 @@ export async function accountRoutes(fastify: FastifyInstance, { deps, onCreatedW
       if (body.role !== undefined) changes.role = body.role;
       if (body.disabled !== undefined) changes.disabled = body.disabled;
       if (Object.keys(fields).length > 0) throw invalidInput('Some fields are not valid.', fields);
-      const user = await editUser(deps, request.params.id, changes);
-      // editUser revoked the account's sessions on a role change; an admin who changed their own role keeps working with a new one.
-      const self = currentSession(request);
-      if (changes.role !== undefined && user.id === self.user.id && changes.role !== self.user.role) {
-        const rotated = await createSession(deps, user.id, sessionPolicy, metaOf(request));
-        reply.setCookie(cookies.session, rotated.token, cookieOptions(deps, rotated.expiresAt));
-      }
+      // An admin cannot change their own role or disable themselves (409 cannot_demote_self / cannot_disable_self).
+      const user = await editUser(deps, request.params.id, changes, { actorId: currentSession(request).user.id });
       await audit({
         type: 'user_updated',
         actor: actorOf(request),
@@ -247,11 +265,33 @@ export async function accountRoutes(fastify: FastifyInstance, { deps, onCreatedW
     '/api/users/:id',
     { config: { access: 'admin' }, schema: { tags: ['users'], params: idParams, response: { 204: noContent, 404: errorSchema, 409: errorSchema } } },
     async (request, reply) => {
-      const removed = await removeUser(deps, request.params.id);
+      const removed = await removeUser(deps, request.params.id, { actorId: currentSession(request).user.id });
       await audit({ type: 'user_deleted', actor: actorOf(request), target: labelOf(removed), ip: request.ip, outcome: 'success' });
       return sendNoContent(reply, 204);
     },
   );
+}
+
+/** The users page's size when `?limit=` is not given. */
+export const USERS_PAGE_SIZE = 50;
+
+/** The cursor of a page's last row: its name and id, as base64url JSON (opaque to clients). */
+export function encodeUserCursor(row: Pick<UserRow, 'name' | 'id'>): string {
+  return Buffer.from(JSON.stringify([row.name, row.id]), 'utf8').toString('base64url');
+}
+
+/** A cursor read back; anything else is a 400 invalid_request on `after`. */
+export function decodeUserCursor(cursor: string): { name: string; id: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    value = undefined;
+  }
+  if (!Array.isArray(value) || value.length !== 2 || typeof value[0] !== 'string' || typeof value[1] !== 'string') {
+    throw invalidInput('The cursor is not valid.', { after: 'Use the nextCursor of a previous answer.' });
+  }
+  return { name: value[0], id: value[1] };
 }
 
 function blank(value: string | null | undefined): boolean {

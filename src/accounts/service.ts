@@ -1,7 +1,7 @@
 import type { AppDeps } from '../deps.js';
 import { normalizeUsername } from './identifiers.js';
 import { invalidInput, notFound, unauthenticated, type DomainError } from '../errors.js';
-import { lastAdmin, taken, weakPassword } from './errors.js';
+import { cannotDeleteSelf, cannotDemoteSelf, cannotDisableSelf, lastAdmin, taken, weakPassword } from './errors.js';
 import { checkPassword, type PolicyReason } from './policy.js';
 import {
   type Role,
@@ -207,16 +207,22 @@ function takenError(err: unknown): DomainError | undefined {
 
 
 /**
- * Applies an admin's edit. The last-admin rule is checked inside the transaction that writes,
+ * Applies an admin's edit; `actorId`, the admin making it, may not demote or disable themselves
+ * (cannot_demote_self, cannot_disable_self). The last-admin rule is checked inside the transaction that writes,
  * so two admins demoting each other at once cannot both succeed (SQLite serialises writers;
  * PostgreSQL takes row locks on the admins first).
  */
-export async function editUser(deps: AccountDeps, id: string, changes: UserChanges): Promise<User> {
+export async function editUser(deps: AccountDeps, id: string, changes: UserChanges, options: { actorId?: string } = {}): Promise<User> {
   try {
     return await deps.db.transaction().execute(async (trx) => {
       await lockAdmins(trx);
       const before = await findUserById(trx, id);
       if (before === undefined) throw notFound('No such user.');
+      // An admin never takes their own rights away: another admin must (checked before last_admin).
+      if (options.actorId === id) {
+        if (changes.role !== undefined && changes.role !== before.role) throw cannotDemoteSelf();
+        if (changes.disabled === true && before.disabled === 0) throw cannotDisableSelf();
+      }
       const losesAdmin =
         before.role === 'system-admin' && before.disabled === 0 && (changes.role === 'user' || changes.disabled === true);
       if (losesAdmin && (await countEnabledAdmins(trx, { excludingId: id })) === 0) throw lastAdmin();
@@ -234,11 +240,13 @@ export async function editUser(deps: AccountDeps, id: string, changes: UserChang
   }
 }
 
-export async function removeUser(deps: AccountDeps, id: string): Promise<UserRow> {
+/** Deletes an account; `actorId`, the admin deleting, may not delete themselves (cannot_delete_self). */
+export async function removeUser(deps: AccountDeps, id: string, options: { actorId?: string } = {}): Promise<UserRow> {
   return deps.db.transaction().execute(async (trx) => {
     await lockAdmins(trx);
     const before = await findUserById(trx, id);
     if (before === undefined) throw notFound('No such user.');
+    if (options.actorId === id) throw cannotDeleteSelf();
     if (before.role === 'system-admin' && before.disabled === 0 && (await countEnabledAdmins(trx, { excludingId: id })) === 0) {
       throw lastAdmin();
     }

@@ -1,8 +1,8 @@
-import type { Selectable, Updateable } from 'kysely';
+import { sql, type ExpressionBuilder, type Selectable, type Updateable } from 'kysely';
 import { dialectOf, type Db } from '../db/index.js';
-import type { UsersTable } from '../db/schema.js';
+import type { Database, UsersTable } from '../db/schema.js';
 import { normalizeEmail, normalizeUsername } from './identifiers.js';
-import type { User } from './api-schemas.js';
+import type { User, UserStatusFilter } from './api-schemas.js';
 
 // Only this file writes or locks the users table. Three look-ups join it, for one round trip
 // where it matters — a session's, a reset token's and a trusted device's user (sessions.ts,
@@ -49,6 +49,88 @@ export async function findUserByLogin(db: Db, login: string): Promise<UserRow | 
 
 export async function listUsers(db: Db): Promise<UserRow[]> {
   return db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+}
+
+/** What GET /api/users may narrow the list to, besides a search (its schema lists them). */
+export type UserStatus = UserStatusFilter;
+
+export interface UserQuery {
+  /** a piece of the name, email or username, any case */
+  q?: string;
+  role?: Role;
+  status?: UserStatus;
+  /** rows to return, at most */
+  limit: number;
+  /** the last row of the previous page: the list goes on after it */
+  after?: { name: string; id: string };
+}
+
+/** `%`, `_` and `!` are literal in a search: the LIKE pattern escapes them with `!` (the same in either dialect). */
+export function likePattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
+}
+
+function filtersOf(query: Omit<UserQuery, 'limit' | 'after'>) {
+  return (eb: ExpressionBuilder<Database, 'users'>) => {
+    const all = [];
+    const q = query.q?.trim();
+    if (q !== undefined && q !== '') {
+      // lower() on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's only for ASCII.
+      const pattern = likePattern(q);
+      const like = (column: 'name' | 'email' | 'username') => sql<boolean>`lower(coalesce(${sql.ref(column)}, '')) like ${pattern} escape '!'`;
+      all.push(eb.or([like('name'), like('email'), like('username')]));
+    }
+    if (query.role !== undefined) all.push(eb('role', '=', query.role));
+    switch (query.status) {
+      case 'active':
+        all.push(eb.and([eb('disabled', '=', 0), eb('locked_at', 'is', null)]));
+        break;
+      case 'disabled':
+        all.push(eb('disabled', '=', 1));
+        break;
+      case 'locked':
+        all.push(eb('locked_at', 'is not', null));
+        break;
+      case 'must_change_password':
+        all.push(eb('must_change_password', '=', 1));
+        break;
+      case 'no_password':
+        all.push(eb('password_hash', 'is', null));
+        break;
+      case undefined:
+        break;
+    }
+    return eb.and(all);
+  };
+}
+
+/**
+ * One page of users matching the query, ordered by name (any case), then name, then id — a
+ * stable order: a page goes on after the previous page's last row (keyset), so users added or
+ * removed meanwhile neither repeat nor skip a row. `total` counts every match.
+ */
+export async function queryUsers(db: Db, query: UserQuery): Promise<{ rows: UserRow[]; total: number; more: boolean }> {
+  const where = filtersOf(query);
+  let q = db.selectFrom('users').selectAll().where(where);
+  if (query.after !== undefined) {
+    const { name, id } = query.after;
+    q = q.where(
+      (eb) =>
+        sql<boolean>`(lower(${eb.ref('name')}), ${eb.ref('name')}, ${eb.ref('id')}) > (lower(cast(${name} as text)), cast(${name} as text), cast(${id} as text))`,
+    );
+  }
+  const rows = await q
+    .orderBy(sql`lower(name)`)
+    .orderBy('name')
+    .orderBy('id')
+    .limit(query.limit + 1)
+    .execute();
+  const counted = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where(where)
+    .executeTakeFirstOrThrow();
+  return { rows: rows.slice(0, query.limit), total: Number(counted.n), more: rows.length > query.limit };
 }
 
 export async function countUsers(db: Db): Promise<number> {

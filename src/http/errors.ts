@@ -32,6 +32,9 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   email_taken: 409,
   username_taken: 409,
   last_admin: 409,
+  cannot_delete_self: 409,
+  cannot_demote_self: 409,
+  cannot_disable_self: 409,
   // recovery
   invalid_or_expired_token: 400,
   password_mismatch: 400,
