@@ -265,3 +265,46 @@ describe('the returned config', () => {
     expect(publicOrigins(load({ PUBLIC_URL: 'http://localhost:3000' }))).toEqual(['http://localhost:3000']);
   });
 });
+
+describe('the console and the brand (issue 10)', () => {
+  it('logs readable lines on a terminal and JSON anywhere else, unless LOG_FORMAT says', () => {
+    expect(loadConfig({}, { cwd: CWD }).logFormat).toBe('json');
+    expect(loadConfig({}, { cwd: CWD, stdoutIsTty: false }).logFormat).toBe('json');
+    expect(loadConfig({}, { cwd: CWD, stdoutIsTty: true }).logFormat).toBe('pretty');
+    expect(loadConfig({ LOG_FORMAT: 'json' }, { cwd: CWD, stdoutIsTty: true }).logFormat).toBe('json');
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }, { cwd: CWD, stdoutIsTty: false }).logFormat).toBe('pretty');
+    expect(loadConfig({ LOG_FORMAT: ' ' }, { cwd: CWD, stdoutIsTty: true }).logFormat).toBe('pretty');
+  });
+
+  it('refuses any other LOG_FORMAT, naming it', () => {
+    expect(problemsOf({ LOG_FORMAT: 'text' })).toEqual(['LOG_FORMAT must be pretty or json (got "text")']);
+    expect(problemsOf({ LOG_FORMAT: 'JSON' })).toEqual(['LOG_FORMAT must be pretty or json (got "JSON")']);
+  });
+
+  it('names the dashboard Gatehouse unless BRAND_NAME says otherwise, and shows no logo unless BRAND_LOGO_URL names one', () => {
+    expect(load({})).toMatchObject({ brandName: 'Gatehouse', brandLogoUrl: undefined });
+    expect(load({ BRAND_NAME: '  Acme Sign-in  ' }).brandName).toBe('Acme Sign-in');
+    expect(load({ BRAND_NAME: 'Ünïcødé & Co — 東京' }).brandName).toBe('Ünïcødé & Co — 東京');
+    expect(load({ BRAND_NAME: 'x'.repeat(60) }).brandName).toHaveLength(60);
+  });
+
+  it.each([['x'.repeat(61)], ['<script>'], ['Acme\u0007'], ['Acme\u007f']])('refuses BRAND_NAME %j', (name) => {
+    expect(problemsOf({ BRAND_NAME: name })).toEqual(['BRAND_NAME must be 1 to 60 characters, without control characters or < >']);
+  });
+
+  it.each([['/logo.svg'], ['/static/brand/logo.png?v=2'], ['data:image/png;base64,iVBORw0KGgo='], ['data:image/svg+xml;base64,PHN2Zy8+']])('takes BRAND_LOGO_URL %s (same origin or inline)', (url) => {
+    expect(load({ BRAND_LOGO_URL: url }).brandLogoUrl).toBe(url);
+  });
+
+  it.each([
+    ['https://cdn.example.com/logo.svg'],
+    ['//cdn.example.com/logo.svg'],
+    ['logo.svg'],
+    ['javascript:alert(1)'],
+    ['data:text/html;base64,PHNjcmlwdD4='],
+    ['data:image/svg+xml,<svg onload=alert(1)>'],
+    ['/logo.svg" onerror="alert(1)'],
+  ])('refuses BRAND_LOGO_URL %s: another origin or not an image', (url) => {
+    expect(problemsOf({ BRAND_LOGO_URL: url })).toEqual(['BRAND_LOGO_URL must be a path on this server (/logo.svg) or a data:image/…;base64 URL']);
+  });
+});
