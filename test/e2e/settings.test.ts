@@ -200,7 +200,12 @@ describeWithSmtp('the Settings page in Chromium, against a real SMTP server with
     await passwordSecret.fill('smtp-no-such-secret');
     await currentPassword.fill(STRONG_PASSWORD);
     await save.click();
-    await form.getByRole('status').filter({ hasText: 'Password secret: not found in the secret store.' }).waitFor();
+    const warning = form.getByRole('status').filter({ hasText: 'Password secret: not found in the secret store.' });
+    await warning.waitFor();
+    // Settings that cannot send are saved with a warning and what to do, never "Saved." in green.
+    expect(await warning.getAttribute('class')).toContain('alert-warning');
+    expect(await warning.innerText()).toMatch(/^Saved, but no email can go out yet\./);
+    expect(await warning.innerText()).toContain('gatehouse secrets set smtp-no-such-secret');
     await form.getByText('Not found in the secret store', { exact: true }).waitFor();
     expect(await form.getByText('Found in the secret store', { exact: true }).count()).toBe(1);
     await expectAccessible(page);

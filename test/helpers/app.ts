@@ -49,7 +49,7 @@ export interface TestContext {
 
 /** The app on an in-memory SQLite (or the given db), with a fake clock, seeded randomness and in-memory fakes. */
 export async function makeTestApp(
-  options: { env?: Record<string, string>; db?: Db; deps?: Partial<AppDeps>; mailer?: Mailer } = {},
+  options: { env?: Record<string, string>; db?: Db; deps?: Partial<AppDeps>; mailer?: Mailer | (() => Promise<Mailer>) } = {},
 ): Promise<TestContext> {
   const config: Config = loadConfig({ PUBLIC_URL: 'http://localhost:3000', ...options.env });
   const db = options.db ?? createDb({ kind: 'sqlite', file: ':memory:' });
@@ -70,7 +70,8 @@ export async function makeTestApp(
     db: base.db,
     clock: base.clock,
     logger,
-    mailer: async () => options.mailer ?? mailer,
+    // A function chooses the mailer per message, as src/mail/index.ts chooseMailer does.
+    mailer: typeof options.mailer === 'function' ? options.mailer : async () => (options.mailer as Mailer | undefined) ?? mailer,
     handlers: recoveryHandlers(base),
     baseBackoffMs: 1000,
   });

@@ -68,8 +68,8 @@ export interface RunningApp {
 export interface WebAppOptions {
   /** e.g. `secrets` (a memory store holding the SMTP secrets) or `devInbox` */
   deps?: Partial<AppDeps>;
-  /** what the outbox worker sends with (default: the in-memory mailer, `ctx.mailer`) */
-  mailer?: Mailer;
+  /** what the outbox worker sends with (default: the in-memory mailer, `ctx.mailer`); a function chooses per message */
+  mailer?: Mailer | (() => Promise<Mailer>);
   env?: Record<string, string>;
 }
 

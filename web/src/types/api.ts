@@ -18,6 +18,7 @@ export type {
 export type { ResetPasswordBody, ResetTokenStatus } from '../../../src/recovery/api-schemas';
 export type {
   Delivery,
+  DeliveryTargetState,
   DevMessage,
   DevMessageSummary,
   EmailSettings,

@@ -3,6 +3,7 @@ import { Link, useLocation } from 'wouter-preact';
 import { Button, FormAlert, Loading, Notice, PageHeader } from '../../components/ui';
 import { signOutEverywhere } from '../../features/auth/api/sign-out-everywhere';
 import { setSignInNotice } from '../../features/auth/sign-in-notice';
+import { DeliveryTargetLine } from '../../features/mail/components/delivery-target-line';
 import { getUsers } from '../../features/users/api/get-users';
 import { ApiError, describeError } from '../../lib/api';
 import { ROLE_LABELS, signInNameOf, type User } from '../../types/api';
@@ -119,6 +120,7 @@ function AdminSummary() {
               Manage users
             </Link>
           </p>
+          <DeliveryTargetLine />
           {adminsWithEmail === 0 && (
             <Notice tone="warning">
               <p>

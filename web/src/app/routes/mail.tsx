@@ -1,6 +1,7 @@
 import { Button, FormAlert, Loading, LoadMore, PageHeader, StatusMessage } from '../../components/ui';
 import { getDeliveries, type Delivery } from '../../features/mail/api/get-deliveries';
 import { DeliveriesTable } from '../../features/mail/components/deliveries-table';
+import { DeliveryTargetLine } from '../../features/mail/components/delivery-target-line';
 import { usePagedList } from '../../lib/use-paged-list';
 
 const PAGE_SIZE = 50;
@@ -20,8 +21,9 @@ export default function MailRoute() {
       <section class="card">
         <p>
           Every email Gatehouse sends, newest first, with its last error. The messages themselves and their links are not kept once
-          delivered.
+          delivered. Destination says where each went: the dev mailbox, or your mail server.
         </p>
+        <DeliveryTargetLine />
         <StatusMessage>{list.announcement}</StatusMessage>
         <FormAlert>{list.error}</FormAlert>
         {list.items === null ? (

@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import {
   CheckboxField,
@@ -6,20 +7,21 @@ import {
   Notice,
   PasswordField,
   SelectField,
-  StatusMessage,
   TextField,
   VERBATIM,
 } from '../../../components/ui';
 import { ApiError } from '../../../lib/api';
 import { splitFieldErrors } from '../../../lib/field-errors';
-import { useForm } from '../../../lib/use-form';
+import { useForm, type FieldMessages } from '../../../lib/use-form';
 import type { EmailSettingsState } from '../api/get-email-settings';
 import { saveEmailSettings } from '../api/save-email-settings';
+import type { UnsavedSettings } from '../api/send-test-email';
 import {
   changesWhereMailGoes,
   checkEmailForm,
   emailFormValues,
   OFFICE365_SMTP,
+  differsFromSaved,
   savedSentence,
   settingsFromValues,
   usesEntra,
@@ -33,11 +35,50 @@ import {
 } from '../utils/email-form';
 import { RadioGroup, type RadioOption } from './radio-group';
 import { SecretStatus } from './secret-status';
+import { TestEmailForm, type TestSettingsSource } from './test-email-form';
+import '../settings.css';
 
 export interface EmailSettingsFormProps {
   /** the last state the server reported (after load or save) */
   settings: EmailSettingsState;
-  onSaved: (settings: EmailSettingsState) => void;
+  /** after a save; may answer a sentence to add to the confirmation (where mail goes now) */
+  onSaved: (settings: EmailSettingsState) => Promise<string | undefined> | void;
+  /** the "Send test email" form's To address */
+  testTo: string;
+}
+
+/** What a save answered: a success, or a warning when the saved settings cannot send yet. */
+interface SaveOutcome {
+  tone: 'success' | 'warning';
+  text: string;
+  warnings: readonly string[];
+}
+
+/** The save's confirmation, announced: green when the settings can send, a warning with what to do when not. */
+function SaveStatus({ outcome }: { outcome: SaveOutcome | null }) {
+  const body: ComponentChildren =
+    outcome === null ? null : outcome.tone === 'success' ? (
+      outcome.text
+    ) : (
+      <>
+        <p>
+          <strong>Saved, but no email can go out yet.</strong> {outcome.text}
+        </p>
+        <p>
+          <strong>What to do:</strong>
+        </p>
+        <ul class="save-warnings">
+          {outcome.warnings.map((w) => (
+            <li key={w}>{w}</li>
+          ))}
+        </ul>
+      </>
+    );
+  return (
+    <div role="status" aria-atomic="true" class={outcome === null ? 'live-region' : `alert alert-${outcome.tone}`}>
+      {body}
+    </div>
+  );
 }
 
 // The fields that can take focus when they have an error (the checkbox and the select have no ref).
@@ -107,10 +148,12 @@ function sslHint(sslEnabled: boolean, tlsMode: TlsModeChoice, transport: Transpo
   return 'Port 465 uses implicit TLS; any other port, such as 587, requires STARTTLS. Certificates are always verified.';
 }
 
-export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps) {
+export function EmailSettingsForm({ settings, onSaved, testTo }: EmailSettingsFormProps) {
   const form = useForm(() => emailFormValues(settings), FOCUS_ORDER);
   const { values } = form;
-  const [saved, setSaved] = useState('');
+  const [saved, setSaved] = useState<SaveOutcome | null>(null);
+  // What "Send test email" found wrong with these fields (the form's own errors come first).
+  const [testErrors, setTestErrors] = useState<FieldMessages<EmailFieldName>>({});
   // The server may ask even when the page did not expect it (another admin saved in between).
   const [passwordAsked, setPasswordAsked] = useState(false);
   const needsPassword = passwordAsked || changesWhereMailGoes(values, settings);
@@ -118,6 +161,50 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
   const smtp = usesSmtp(values.transport);
   const entra = usesEntra(values.transport);
   const managed = values.entraCredential === 'managed-identity';
+  const field = <F extends EmailFieldName & keyof typeof values>(name: F) => {
+    const binding = form.field(name);
+    return { ...binding, error: binding.error ?? testErrors[name] };
+  };
+  const showTestErrors = (fields: FieldMessages<EmailFieldName>): void => {
+    setTestErrors(fields);
+    const first = FOCUS_ORDER.find((name) => fields[name] !== undefined);
+    // The field may appear with this render (the current password): focus it once it is there.
+    if (first !== undefined) setTimeout(() => form.refs[first].current?.focus());
+  };
+
+  // "Send test email" checks the values on the form, saved or not.
+  const unsaved = !settings.configured || differsFromSaved(values, settings);
+  const testSource: TestSettingsSource = {
+    unsaved,
+    prepare: (): UnsavedSettings | undefined | null => {
+      setTestErrors({});
+      if (!unsaved) return undefined;
+      const fields = checkEmailForm(values, needsPassword);
+      if (Object.keys(fields).length > 0) {
+        showTestErrors(fields);
+        return null;
+      }
+      const draft = settingsFromValues(values, settings);
+      return needsPassword ? { settings: draft, currentPassword: values.currentPassword } : { settings: draft };
+    },
+    refused: (error: unknown): boolean => {
+      if (!(error instanceof ApiError)) return false;
+      if (error.code === 'reauthentication_required') {
+        setPasswordAsked(true);
+        showTestErrors({ currentPassword: error.message });
+        return true;
+      }
+      if (error.code === 'invalid_current_password') {
+        showTestErrors({ currentPassword: 'The current password is not correct.' });
+        return true;
+      }
+      if (error.code !== 'invalid_request') return false;
+      const split = splitFieldErrors(error, [...shown]);
+      if (Object.keys(split.fields).length === 0) return false;
+      showTestErrors(split.fields as FieldMessages<EmailFieldName>);
+      return true;
+    },
+  };
 
   // SMTP with OAuth2 starts from Microsoft 365's SMTP server when no server is typed yet.
   const chooseTransport = (transport: Transport): void => {
@@ -131,7 +218,8 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
 
   const submit = form.submit({
     check: () => {
-      setSaved('');
+      setSaved(null);
+      setTestErrors({});
       const fields = checkEmailForm(values, needsPassword);
       return Object.keys(fields).length > 0 ? { fields, message: CORRECT_FIELDS } : undefined;
     },
@@ -139,8 +227,14 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
       const result = await saveEmailSettings(settingsFromValues(values, settings), needsPassword ? values.currentPassword : undefined);
       form.setValues(emailFormValues(result));
       setPasswordAsked(false);
-      setSaved(savedSentence(result));
-      onSaved(result);
+      const more = (await onSaved(result)) ?? '';
+      const sentence = [savedSentence(result), more].filter((t) => t !== '').join(' ');
+      const warnings = result.warnings ?? [];
+      setSaved(
+        warnings.length === 0
+          ? { tone: 'success', text: sentence, warnings }
+          : { tone: 'warning', text: sentence.replace(/^Saved\. ?/, ''), warnings },
+      );
     },
     refused: (error) => {
       if (error instanceof ApiError && error.code === 'reauthentication_required') {
@@ -159,6 +253,8 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
   });
 
   return (
+    <>
+    <section class="card">
     <form class="form" noValidate onSubmit={submit} aria-labelledby="email-settings-heading">
       <h2 id="email-settings-heading">“Forgot password” email</h2>
       <p>Password reset emails go out the way chosen below, from a sender address typed below or kept in a secret.</p>
@@ -170,7 +266,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
         </Notice>
       )}
       <FormAlert>{form.message}</FormAlert>
-      <StatusMessage tone="success">{saved}</StatusMessage>
+      <SaveStatus outcome={saved} />
 
       <RadioGroup
         id="email-transport"
@@ -194,7 +290,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                   ? 'smtp.office365.com for Microsoft 365.'
                   : 'For example smtp.gmail.com or smtp.office365.com.'
               }
-              {...form.field('host')}
+              {...field('host')}
             />
             <TextField
               label="Port"
@@ -202,7 +298,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
               autocomplete="off"
               required
               hint="587 for STARTTLS (the usual choice), 465 for implicit TLS."
-              {...form.field('port')}
+              {...field('port')}
             />
           </div>
           <CheckboxField
@@ -251,7 +347,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                 ? 'The mailbox that sends, for example gatehouse@contoso.com; the app needs permission to send as it.'
                 : 'The address reset emails come from, for example alerts@example.com.'
             }
-            {...form.field('senderAddress')}
+            {...field('senderAddress')}
           />
         )}
         {shown.has('emailSecretName') && (
@@ -265,7 +361,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                 <SecretStatus typed={values.emailSecretName} checked={settings.emailSecretName} resolves={settings.secretsResolve.email} />
               </>
             }
-            {...form.field('emailSecretName')}
+            {...field('emailSecretName')}
           />
         )}
         {shown.has('passwordSecretName') && (
@@ -283,7 +379,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                 />
               </>
             }
-            {...form.field('passwordSecretName')}
+            {...field('passwordSecretName')}
           />
         )}
       </div>
@@ -306,7 +402,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                 {...VERBATIM}
                 required
                 hint="The directory (tenant) ID from the app registration’s Overview page, or a domain such as contoso.onmicrosoft.com."
-                {...form.field('tenantId')}
+                {...field('tenantId')}
               />
             )}
             {managed ? (
@@ -315,7 +411,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                 labelNote="optional"
                 {...VERBATIM}
                 hint="Leave empty for the system-assigned identity."
-                {...form.field('clientId')}
+                {...field('clientId')}
               />
             ) : (
               <TextField
@@ -323,7 +419,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                 {...VERBATIM}
                 required
                 hint="The application (client) ID, a GUID from the app registration’s Overview page."
-                {...form.field('clientId')}
+                {...field('clientId')}
               />
             )}
           </div>
@@ -345,7 +441,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                       />
                     </>
                   }
-                  {...form.field('clientSecretName')}
+                  {...field('clientSecretName')}
                 />
               )}
               {shown.has('certificateName') && (
@@ -363,7 +459,7 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
                       />
                     </>
                   }
-                  {...form.field('certificateName')}
+                  {...field('certificateName')}
                 />
               )}
             </div>
@@ -384,11 +480,16 @@ export function EmailSettingsForm({ settings, onSaved }: EmailSettingsFormProps)
           autocomplete="current-password"
           required
           hint="Your own password, to confirm a change of where mail is sent or which secrets it uses."
-          {...form.field('currentPassword')}
+          {...field('currentPassword')}
         />
       )}
       <FormActions submit="Save" pending={form.pending} pendingLabel="Saving…" />
     </form>
+    </section>
+    <section class="card">
+      <TestEmailForm defaultTo={testTo} source={testSource} />
+    </section>
+    </>
   );
 }
 

@@ -169,6 +169,12 @@ export function changesWhereMailGoes(values: EmailFormValues, settings: EmailSet
   return WHERE_MAIL_GOES.some((k) => next[k] !== settings[k]);
 }
 
+/** Whether the form holds anything other than the saved settings (what "Send test email" then tests). */
+export function differsFromSaved(values: EmailFormValues, settings: EmailSettings): boolean {
+  const next = settingsFromValues(values, settings);
+  return (Object.keys(next) as (keyof EmailSettings)[]).some((k) => next[k] !== settings[k]);
+}
+
 // The server's rule (Azure Key Vault's), checked here too so a typo is caught before saving.
 const SECRET_NAME = /^[A-Za-z0-9-]{1,127}$/;
 const SECRET_NAME_RULE = 'A secret name holds 1 to 127 letters, digits and dashes.';
