@@ -13,6 +13,8 @@ const UsersRoute = lazyRoute(() => import('./routes/users'));
 const SettingsRoute = lazyRoute(() => import('./routes/settings'));
 const MailRoute = lazyRoute(() => import('./routes/mail'));
 const AuditRoute = lazyRoute(() => import('./routes/audit'));
+// Every signed-in user's own page, yet not needed to sign in: its own chunk too.
+const AccountRoute = lazyRoute(() => import('./routes/account'));
 // Public (a signed-out person reads their reset email there), yet still its own chunk.
 const DevMailboxRoute = lazyRoute(() => import('./routes/dev-mailbox'));
 
@@ -51,6 +53,11 @@ export function AppRouter() {
       <Route path="/audit">
         <RequireSession admin>
           <AuditRoute />
+        </RequireSession>
+      </Route>
+      <Route path="/account">
+        <RequireSession>
+          <AccountRoute />
         </RequireSession>
       </Route>
       <Route path="/dev/mailbox">
