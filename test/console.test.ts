@@ -230,3 +230,13 @@ describe('the outbox thread', () => {
     expect(JSON.parse(json[0]!)).toMatchObject({ level: 40, thread: 'outbox', msg: 'outbox worker: claiming deliveries failed' });
   });
 });
+
+describe('gatehouse serve --help', () => {
+  it('says where the logs go and how to choose their format', async () => {
+    assertBuilt();
+    const help = await runCli(['serve', '--help'], { env: {} });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('readable lines when stdout is a terminal, one JSON object per line\notherwise (LOG_FORMAT=pretty|json to choose)');
+    expect(help.stdout).toContain('debug adds a line per\nrequest');
+  });
+});

@@ -7,6 +7,10 @@ Applies the database migrations, then serves the dashboard and its API on HOST:P
 requests in flight finish, and exits within 10 s. Configured by environment variables
 (and a .env file); see the README.
 
+It logs to stdout: readable lines when stdout is a terminal, one JSON object per line
+otherwise (LOG_FORMAT=pretty|json to choose), at LOG_LEVEL (info; debug adds a line per
+request). At start-up it prints where the dashboard is and, while it runs, the dev mailbox.
+
   -h, --help      show this help
 `;
 
