@@ -41,7 +41,7 @@ function harness(open?: () => Promise<DialectDb>, env: Record<string, string> = 
     },
     /** A request with this cookie (or a browser's cookie, User-Agent and address: each request touches its session). */
     call(method: Method, url: string, as?: string | Browser, payload?: unknown, headers: Record<string, string> = {}) {
-      const browser = typeof as === 'string' ? { cookie: as } : as;
+      const browser: Partial<Browser> | undefined = typeof as === 'string' ? { cookie: as } : as;
       return h.ctx.app.inject({
         method,
         url,
