@@ -37,6 +37,10 @@ describeInBrowser('My account in Chromium', () => {
     expect(await page.title()).toMatch(/^My account · /);
     expect(await page.getByRole('heading', { level: 1 }).count()).toBe(1);
     expect(await axeViolations(page)).toEqual([]);
+    // Dark mode follows the system: the same page must pass there too.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    expect(await axeViolations(page)).toEqual([]);
+    await page.emulateMedia({ colorScheme: 'light' });
     for (const [width, height] of [
       [1280, 800],
       [390, 844],
