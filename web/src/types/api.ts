@@ -16,6 +16,7 @@ export type {
   User,
 } from '../../../src/accounts/api-schemas';
 export type { ResetPasswordBody, ResetTokenStatus } from '../../../src/recovery/api-schemas';
+export type { AccountSession, AccountSessionList, PatchAccountBody } from '../../../src/accounts/account-schemas';
 export type {
   Delivery,
   DeliveryTargetState,
@@ -27,7 +28,7 @@ export type {
   TestStage,
   TestStageOutcome,
 } from '../../../src/mail/api-schemas';
-export type { AuditEvent, AuditParty } from '../../../src/audit/api-schemas';
+export type { AuditEvent, AuditOutcome, AuditParty, AuditType } from '../../../src/audit/api-schemas';
 
 /** One reason a password was refused (`weak_password`), as the client reads it from the error body. */
 export interface PasswordReason {

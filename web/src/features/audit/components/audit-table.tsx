@@ -1,70 +1,104 @@
+import { Fragment } from 'preact';
 import { TableScroll } from '../../../components/ui';
-import { formatDateTime } from '../../../lib/format-time';
 import type { AuditEvent, AuditParty } from '../api/get-audit-events';
-import { summariseDetail } from './summarise-detail';
+import { AUDIT_OUTCOME_LABELS, auditTypeLabel } from './audit-labels';
+import { previewOf, summariseDetail } from './summarise-detail';
+import './audit.css';
 
-const TYPE_LABELS: Record<string, string> = {
-  login_succeeded: 'Sign-in succeeded',
-  login_failed: 'Sign-in failed',
-  logout: 'Signed out',
-  password_changed: 'Password changed',
-  password_check_failed: 'Wrong current password',
-  account_locked: 'Sign-in locked',
-  account_unlocked: 'Sign-in unlocked',
-  signed_out_everywhere: 'Signed out everywhere',
-  user_created: 'User created',
-  user_updated: 'User updated',
-  user_deleted: 'User deleted',
-  admin_bootstrapped: 'First admin created',
-  reset_requested: 'Reset requested',
-  reset_email_sent: 'Reset email sent',
-  reset_email_failed: 'Reset email failed',
-  reset_completed: 'Password reset',
-  reset_refused: 'Reset refused',
-  admin_reset_sent: 'Reset link sent by an admin',
-  settings_changed: 'Settings changed',
-  email_test_sent: 'Test email sent',
-};
+const COLUMNS = ['Time', 'Event', 'Actor', 'Target', 'IP', 'Outcome', 'Detail'] as const;
 
+/**
+ * The events, newest first. It fits its card: fixed column shares, long values wrap; on narrow
+ * screens each event is a block of "label value" lines (the header row stays for screen readers).
+ */
 export function AuditTable({ events }: { events: readonly AuditEvent[] }) {
   return (
     <TableScroll label="Audit events">
-      <table class="table">
+      <table class="table audit-table">
         <caption class="visually-hidden">Security events, newest first</caption>
+        <colgroup>
+          {COLUMNS.map((c) => (
+            <col key={c} class={`audit-col-${c.toLowerCase()}`} />
+          ))}
+        </colgroup>
         <thead>
           <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Event</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Target</th>
-            <th scope="col">IP</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Detail</th>
+            {COLUMNS.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
           </tr>
         </thead>
         <tbody>
           {events.map((e) => (
-            <tr key={e.id}>
-              <td class="nowrap">
-                <time dateTime={e.at}>{formatDateTime(e.at)}</time>
+            <tr key={e.id} data-event-id={e.id}>
+              <td data-label="Time">
+                <time dateTime={e.at}>
+                  <DateTime iso={e.at} />
+                </time>
               </td>
-              <td>
-                {TYPE_LABELS[e.type] ?? e.type}
-                <span class="muted code-name"> {e.type}</span>
+              <td data-label="Event">
+                {auditTypeLabel(e.type)}
+                <span class="muted code-name"> {breakable(e.type)}</span>
               </td>
-              <td class="wrap-anywhere">{party(e.actor)}</td>
-              <td class="wrap-anywhere">{party(e.target)}</td>
-              <td class="nowrap">{e.ip ?? <span class="muted">none</span>}</td>
-              <td>
-                <span class={`badge badge-${e.outcome === 'success' ? 'sent' : 'failed'}`}>{e.outcome === 'success' ? 'Success' : 'Failure'}</span>
+              <td data-label="Actor">{party(e.actor)}</td>
+              <td data-label="Target">{party(e.target)}</td>
+              <td data-label="IP">{e.ip ?? <span class="muted">none</span>}</td>
+              <td data-label="Outcome">
+                <span class={`badge badge-${e.outcome === 'success' ? 'sent' : 'failed'}`}>{AUDIT_OUTCOME_LABELS[e.outcome]}</span>
               </td>
-              <td class="wrap-anywhere audit-detail">{e.detail === null ? <span class="muted">none</span> : summariseDetail(e.detail)}</td>
+              <td data-label="Detail" class="audit-detail">
+                {e.detail === null ? <span class="muted">none</span> : <Detail text={summariseDetail(e.detail)} />}
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
     </TableScroll>
   );
+}
+
+/** Date and time, each kept whole, so a narrow column breaks only between them. */
+function DateTime({ iso }: { iso: string }) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return <>{iso}</>;
+  return (
+    <>
+      <span class="nowrap">{date.toLocaleDateString(undefined, { dateStyle: 'medium' })}</span>{' '}
+      <span class="nowrap">{date.toLocaleTimeString(undefined, { timeStyle: 'medium' })}</span>
+    </>
+  );
+}
+
+/** A long detail shows its start; the whole text is one click away. */
+function Detail({ text }: { text: string }) {
+  const preview = previewOf(text);
+  if (preview === text) return <>{text}</>;
+  return (
+    <details class="audit-detail-more">
+      <summary>
+        <span class="audit-detail-preview">{preview} </span>
+        <span class="audit-detail-toggle audit-detail-show">Show all</span>
+        <span class="audit-detail-toggle audit-detail-hide">Show less</span>
+      </summary>
+      <p>{text}</p>
+    </details>
+  );
+}
+
+/** An event type that may break after each underscore (password_check_failed). */
+function breakable(type: string) {
+  return type.split('_').map((part, i, parts) => (
+    <Fragment key={i}>
+      {part}
+      {i < parts.length - 1 && (
+        <>
+          _<wbr />
+        </>
+      )}
+    </Fragment>
+  ));
 }
 
 function party(p: AuditParty | null) {

@@ -1,11 +1,16 @@
-const MAX_CHARACTERS = 240;
+/** Longer summaries show their start, with the whole text one click away. */
+export const DETAIL_PREVIEW_CHARACTERS = 160;
 
 /** A one-line reading of an event's detail: "settings: email · changed: host=smtp.example.com, port=587". */
 export function summariseDetail(detail: Record<string, unknown>): string {
-  const text = Object.entries(detail)
+  return Object.entries(detail)
     .map(([key, value]) => `${key}: ${valueText(value)}`)
     .join(' · ');
-  return text.length > MAX_CHARACTERS ? `${text.slice(0, MAX_CHARACTERS - 1)}…` : text;
+}
+
+/** The start of a long summary, ending in "…"; a short one whole. */
+export function previewOf(text: string): string {
+  return text.length > DETAIL_PREVIEW_CHARACTERS ? `${text.slice(0, DETAIL_PREVIEW_CHARACTERS - 1)}…` : text;
 }
 
 function valueText(value: unknown): string {
