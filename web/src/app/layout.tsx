@@ -79,7 +79,7 @@ function Header() {
             <span class="site-user-name">
               <span class="visually-hidden">Signed in as </span>
               {user.name}
-              <span class="muted"> · {ROLE_LABELS[user.role]}</span>
+              <span class="muted site-user-role"> · {ROLE_LABELS[user.role]}</span>
             </span>
             {!user.mustChangePassword && (
               <Link href="/account" class={location === '/account' ? 'nav-link nav-link-active' : 'nav-link'} aria-current={location === '/account' ? 'page' : undefined}>
