@@ -63,7 +63,7 @@ describeInBrowser('the Mail, Audit and Users admin pages in Chromium', () => {
     await page.getByRole('heading', { name: 'Mail deliveries', level: 1 }).waitFor();
     await page.getByRole('table').waitFor();
     const [first] = await rows(page);
-    expect(first).toMatch(/uma@example\.com Password reset Sent 1 none$/);
+    expect(first).toMatch(/uma@example\.com Password reset Sent (?:.+ )?1 none$/);
     await expectAccessible(page, 'Mail deliveries');
 
     // The SMTP server is down for the next one: the row says so after a refresh.
@@ -77,8 +77,8 @@ describeInBrowser('the Mail, Audit and Users admin pages in Chromium', () => {
     await page.getByRole('button', { name: 'Refresh' }).click();
     await page.getByRole('status').filter({ hasText: 'Refreshed' }).waitFor();
     const [newest, older] = await rows(page);
-    expect(newest).toMatch(/uma@example\.com Password reset Retrying 1 \S.*ECONNREFUSED/);
-    expect(older).toMatch(/Sent 1 none$/);
+    expect(newest).toMatch(/uma@example\.com Password reset Retrying (?:.+ )?1 \S.*ECONNREFUSED/);
+    expect(older).toMatch(/Sent (?:.+ )?1 none$/);
     expect(record.cspViolations).toEqual([]);
     expect(record.pageErrors).toEqual([]);
     await context.close();
@@ -174,8 +174,8 @@ describeInBrowser('the Mail, Audit and Users admin pages in Chromium', () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Mail' }).click();
     await page.getByRole('table').waitFor();
     const list = await rows(page);
-    expect(list[0]).toMatch(/pat@example\.com Set password \(new user\) Sent 1 none$/);
-    expect(list[1]).toMatch(/uma@example\.com Password reset Sent 1 none$/);
+    expect(list[0]).toMatch(/pat@example\.com Set password \(new user\) Sent (?:.+ )?1 none$/);
+    expect(list[1]).toMatch(/uma@example\.com Password reset Sent (?:.+ )?1 none$/);
     await context.close();
   });
 

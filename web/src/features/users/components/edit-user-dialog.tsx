@@ -3,15 +3,18 @@ import { useForm } from '../../../lib/use-form';
 import type { User } from '../../../types/api';
 import { updateUser, type UserChanges } from '../api/update-user';
 import { ROLE_OPTIONS, toRole } from './role-options';
+import '../users.css';
 import { placeUserError } from './user-errors';
 
 export interface EditUserDialogProps {
   user: User;
+  /** the signed-in admin's own account: its role and enabled state are not offered (another admin changes them) */
+  isSelf?: boolean;
   onSaved: (user: User) => void;
   onClose: () => void;
 }
 
-export function EditUserDialog({ user, onSaved, onClose }: EditUserDialogProps) {
+export function EditUserDialog({ user, isSelf = false, onSaved, onClose }: EditUserDialogProps) {
   const form = useForm({ name: user.name, email: user.email ?? '', role: user.role, disabled: user.disabled }, ['name', 'email', 'role', 'disabled']);
   const { name, email, role, disabled } = form.values;
 
@@ -37,14 +40,22 @@ export function EditUserDialog({ user, onSaved, onClose }: EditUserDialogProps) 
         <FormAlert>{form.message}</FormAlert>
         <TextField label="Name" autocomplete="off" required {...form.field('name')} />
         <TextField label="Email" type="email" {...VERBATIM} {...form.field('email')} />
-        <SelectField label="Role" value={role} onValue={(v) => form.set('role')(toRole(v))} options={ROLE_OPTIONS} error={form.errors.role} />
-        <CheckboxField
-          label="Disabled"
-          hint="A disabled user cannot sign in and is signed out everywhere."
-          checked={disabled}
-          onChecked={form.set('disabled')}
-          error={form.errors.disabled}
-        />
+        {isSelf ? (
+          <p class="muted user-self-note">
+            This is your own account: you cannot change your role or disable it. Another system admin can.
+          </p>
+        ) : (
+          <>
+            <SelectField label="Role" value={role} onValue={(v) => form.set('role')(toRole(v))} options={ROLE_OPTIONS} error={form.errors.role} />
+            <CheckboxField
+              label="Disabled"
+              hint="A disabled user cannot sign in and is signed out everywhere."
+              checked={disabled}
+              onChecked={form.set('disabled')}
+              error={form.errors.disabled}
+            />
+          </>
+        )}
         <FormActions submit="Save changes" pending={form.pending} pendingLabel="Saving…">
           <Button variant="secondary" onClick={onClose}>
             Cancel

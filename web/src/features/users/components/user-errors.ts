@@ -16,6 +16,9 @@ export function placeUserError(error: unknown): { fields: UserFieldErrors; messa
   if (code === 'last_admin') {
     return { fields: {}, message: 'This is the last enabled system admin. Make another user a system admin first: at least one must remain.' };
   }
+  if (code === 'cannot_delete_self' || code === 'cannot_demote_self' || code === 'cannot_disable_self') {
+    return { fields: {}, message: describeError(error) };
+  }
   return splitFieldErrors(error, FIELD_ORDER, { password: 'password' });
 }
 

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'preact/hooks';
 import { Button } from '../../../components/ui';
 import { ROLE_LABELS, type User } from '../../../types/api';
+import '../users.css';
 
 export interface UsersTableProps {
   users: readonly User[];
@@ -30,8 +31,8 @@ export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset
 
   return (
     <div class="table-scroll">
-      <table class="table">
-        <caption class="visually-hidden">All users</caption>
+      <table class="table users-table">
+        <caption class="visually-hidden">Users</caption>
         <thead>
           <tr>
             <th scope="col">Name</th>
@@ -45,51 +46,63 @@ export function UsersTable({ users, currentUserId, onEdit, onDelete, onSendReset
           </tr>
         </thead>
         <tbody ref={bodyRef}>
-          {users.map((user) => (
-            <tr key={user.id} data-user-id={user.id}>
-              <th scope="row">
-                {user.name}
-                {user.id === currentUserId && <span class="muted"> (you)</span>}
-              </th>
-              <td>{user.email ?? <span class="muted">none</span>}</td>
-              <td>{user.username ?? <span class="muted">none</span>}</td>
-              <td>{ROLE_LABELS[user.role]}</td>
-              <td>
-                <StatusCell user={user} />
-              </td>
-              <td class="table-actions">
-                {user.locked && (
-                  <Button
-                    variant="secondary"
-                    aria-label={`Unlock ${user.name}`}
-                    pending={unlocking === user.id}
-                    pendingLabel="Unlocking…"
-                    onClick={(event) => {
-                      refocusRow.current = event.currentTarget === document.activeElement ? user.id : null;
-                      onUnlock(user);
-                    }}
-                  >
-                    Unlock
-                  </Button>
-                )}
-                <Button
-                  variant="secondary"
-                  aria-label={`Send reset link to ${user.name}`}
-                  pending={sendingResetTo === user.id}
-                  pendingLabel="Sending…"
-                  onClick={() => onSendReset(user)}
-                >
-                  Send reset link
-                </Button>
-                <Button variant="secondary" aria-label={`Edit ${user.name}`} onClick={() => onEdit(user)}>
-                  Edit
-                </Button>
-                <Button variant="danger" aria-label={`Delete ${user.name}`} onClick={() => onDelete(user)}>
-                  Delete
-                </Button>
-              </td>
-            </tr>
-          ))}
+          {users.map((user) => {
+            const self = user.id === currentUserId;
+            return (
+              <tr key={user.id} data-user-id={user.id} class={self ? 'user-self' : undefined}>
+                <th scope="row" class="user-long" title={user.name}>
+                  {user.name}
+                  {self && <span class="muted"> (you)</span>}
+                </th>
+                <td class="user-long" data-label="Email" title={user.email ?? undefined}>
+                  {user.email ?? <span class="muted">none</span>}
+                </td>
+                <td class="user-long" data-label="Username" title={user.username ?? undefined}>
+                  {user.username ?? <span class="muted">none</span>}
+                </td>
+                <td data-label="Role">{ROLE_LABELS[user.role]}</td>
+                <td data-label="Status">
+                  <StatusCell user={user} />
+                </td>
+                <td class="table-actions">
+                  <div class="user-actions">
+                    {user.locked && (
+                      <Button
+                        variant="secondary"
+                        aria-label={`Unlock ${user.name}`}
+                        pending={unlocking === user.id}
+                        pendingLabel="Unlocking…"
+                        onClick={(event) => {
+                          refocusRow.current = event.currentTarget === document.activeElement ? user.id : null;
+                          onUnlock(user);
+                        }}
+                      >
+                        Unlock
+                      </Button>
+                    )}
+                    <Button
+                      variant="secondary"
+                      aria-label={`Send reset link to ${user.name}`}
+                      pending={sendingResetTo === user.id}
+                      pendingLabel="Sending…"
+                      onClick={() => onSendReset(user)}
+                    >
+                      Send reset link
+                    </Button>
+                    <Button variant="secondary" aria-label={self ? `Edit ${user.name} (you)` : `Edit ${user.name}`} onClick={() => onEdit(user)}>
+                      Edit
+                    </Button>
+                    {/* Your own account is never deleted from here (the server refuses it too: cannot_delete_self). */}
+                    {!self && (
+                      <Button variant="danger" aria-label={`Delete ${user.name}`} onClick={() => onDelete(user)}>
+                        Delete
+                      </Button>
+                    )}
+                  </div>
+                </td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </div>
