@@ -79,6 +79,9 @@ async function shootViewport(viewport, newPassword) {
   };
   const shot = async (page, name) => {
     await page.waitForLoadState('networkidle');
+    // A rebuild while this runs replaces the hashed files the server's index.html names: say so rather than shoot unstyled pages.
+    const styled = await page.evaluate(() => [...document.styleSheets].some((sheet) => sheet.href !== null && sheet.cssRules.length > 0));
+    if (!styled) throw new Error(`${page.url()} has no stylesheet: was dist/web rebuilt while the screenshots ran? Run again.`);
     // Focus rings from in-app navigation are not part of the picture.
     await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
     const file = path.join(OUT, `${name}-${viewport.width}${DARK ? '-dark' : ''}.png`);
