@@ -254,241 +254,241 @@ export function EmailSettingsForm({ settings, onSaved, testTo }: EmailSettingsFo
 
   return (
     <>
-    <section class="card">
-    <form class="form" noValidate onSubmit={submit} aria-labelledby="email-settings-heading">
-      <h2 id="email-settings-heading">“Forgot password” email</h2>
-      <p>Password reset emails go out the way chosen below, from a sender address typed below or kept in a secret.</p>
-      {!settings.configured && (
-        <Notice tone="warning">
-          <p>
-            <strong>Not saved yet.</strong> Until these settings are saved, no reset email goes out to a real inbox.
-          </p>
-        </Notice>
-      )}
-      <FormAlert>{form.message}</FormAlert>
-      <SaveStatus outcome={saved} />
-
-      <RadioGroup
-        id="email-transport"
-        label="Send with"
-        value={values.transport}
-        onValue={chooseTransport}
-        options={TRANSPORTS}
-        error={form.errors.transport}
-        inputRef={form.refs.transport}
-      />
-
-      {smtp && (
-        <>
-          <div class="form-grid">
-            <TextField
-              label="Host"
-              {...VERBATIM}
-              required
-              hint={
-                values.transport === 'smtp-oauth2'
-                  ? 'smtp.office365.com for Microsoft 365.'
-                  : 'For example smtp.gmail.com or smtp.office365.com.'
-              }
-              {...field('host')}
-            />
-            <TextField
-              label="Port"
-              inputMode="numeric"
-              autocomplete="off"
-              required
-              hint="587 for STARTTLS (the usual choice), 465 for implicit TLS."
-              {...field('port')}
-            />
-          </div>
-          <CheckboxField
-            label="SSL enabled"
-            hint={sslHint(values.sslEnabled, values.tlsMode, values.transport)}
-            checked={values.sslEnabled}
-            onChecked={form.set('sslEnabled')}
-            error={form.errors.sslEnabled}
-          />
-          {shown.has('tlsMode') && (
-            <SelectField
-              label="TLS mode"
-              value={values.tlsMode}
-              onValue={(mode) => form.set('tlsMode')(mode as TlsModeChoice)}
-              options={TLS_MODES}
-              error={form.errors.tlsMode}
-            />
+      <section class="card">
+        <form class="form" noValidate onSubmit={submit} aria-labelledby="email-settings-heading">
+          <h2 id="email-settings-heading">“Forgot password” email</h2>
+          <p>Password reset emails go out the way chosen below, from a sender address typed below or kept in a secret.</p>
+          {!settings.configured && (
+            <Notice tone="warning">
+              <p>
+                <strong>Not saved yet.</strong> Until these settings are saved, no reset email goes out to a real inbox.
+              </p>
+            </Notice>
           )}
-        </>
-      )}
+          <FormAlert>{form.message}</FormAlert>
+          <SaveStatus outcome={saved} />
 
-      <div class="form-note">
-        <p>
-          Passwords, client secrets and certificates are never stored here: give the <em>names</em> of the secrets that hold them. Set a
-          secret with <code>gatehouse secrets set NAME</code> (the local secret store), or add it to Azure Key Vault when Gatehouse reads
-          secrets from there.
-        </p>
-      </div>
-
-      <RadioGroup
-        id="email-sender-source"
-        label="The sender address is:"
-        value={values.senderSource}
-        onValue={form.set('senderSource')}
-        options={SENDER_SOURCES}
-      />
-      <div class="form-grid">
-        {shown.has('senderAddress') && (
-          <TextField
-            label="Sender address"
-            type="email"
-            {...VERBATIM}
-            required
-            hint={
-              values.transport === 'graph'
-                ? 'The mailbox that sends, for example gatehouse@contoso.com; the app needs permission to send as it.'
-                : 'The address reset emails come from, for example alerts@example.com.'
-            }
-            {...field('senderAddress')}
-          />
-        )}
-        {shown.has('emailSecretName') && (
-          <TextField
-            label="Email secret name"
-            {...VERBATIM}
-            required
-            hint={
-              <>
-                The secret that holds the sender address, for example <code>smtp-sender</code>.
-                <SecretStatus typed={values.emailSecretName} checked={settings.emailSecretName} resolves={settings.secretsResolve.email} />
-              </>
-            }
-            {...field('emailSecretName')}
-          />
-        )}
-        {shown.has('passwordSecretName') && (
-          <TextField
-            label="Password secret name"
-            labelNote="optional"
-            {...VERBATIM}
-            hint={
-              <>
-                The secret that holds the sender’s password (an app password for Gmail). Leave empty for a relay without AUTH.
-                <SecretStatus
-                  typed={values.passwordSecretName}
-                  checked={settings.passwordSecretName}
-                  resolves={settings.secretsResolve.password}
-                />
-              </>
-            }
-            {...field('passwordSecretName')}
-          />
-        )}
-      </div>
-
-      {entra && (
-        <>
           <RadioGroup
-            id="email-entra-credential"
-            label="App signs in with"
-            value={values.entraCredential}
-            onValue={form.set('entraCredential')}
-            options={ENTRA_CREDENTIALS}
-            error={form.errors.entraCredential}
-            inputRef={form.refs.entraCredential}
+            id="email-transport"
+            label="Send with"
+            value={values.transport}
+            onValue={chooseTransport}
+            options={TRANSPORTS}
+            error={form.errors.transport}
+            inputRef={form.refs.transport}
+          />
+
+          {smtp && (
+            <>
+              <div class="form-grid">
+                <TextField
+                  label="Host"
+                  {...VERBATIM}
+                  required
+                  hint={
+                    values.transport === 'smtp-oauth2'
+                      ? 'smtp.office365.com for Microsoft 365.'
+                      : 'For example smtp.gmail.com or smtp.office365.com.'
+                  }
+                  {...field('host')}
+                />
+                <TextField
+                  label="Port"
+                  inputMode="numeric"
+                  autocomplete="off"
+                  required
+                  hint="587 for STARTTLS (the usual choice), 465 for implicit TLS."
+                  {...field('port')}
+                />
+              </div>
+              <CheckboxField
+                label="SSL enabled"
+                hint={sslHint(values.sslEnabled, values.tlsMode, values.transport)}
+                checked={values.sslEnabled}
+                onChecked={form.set('sslEnabled')}
+                error={form.errors.sslEnabled}
+              />
+              {shown.has('tlsMode') && (
+                <SelectField
+                  label="TLS mode"
+                  value={values.tlsMode}
+                  onValue={(mode) => form.set('tlsMode')(mode as TlsModeChoice)}
+                  options={TLS_MODES}
+                  error={form.errors.tlsMode}
+                />
+              )}
+            </>
+          )}
+
+          <div class="form-note">
+            <p>
+              Passwords, client secrets and certificates are never stored here: give the <em>names</em> of the secrets that hold them. Set a
+              secret with <code>gatehouse secrets set NAME</code> (the local secret store), or add it to Azure Key Vault when Gatehouse reads
+              secrets from there.
+            </p>
+          </div>
+
+          <RadioGroup
+            id="email-sender-source"
+            label="The sender address is:"
+            value={values.senderSource}
+            onValue={form.set('senderSource')}
+            options={SENDER_SOURCES}
           />
           <div class="form-grid">
-            {shown.has('tenantId') && (
+            {shown.has('senderAddress') && (
               <TextField
-                label="Tenant ID"
+                label="Sender address"
+                type="email"
                 {...VERBATIM}
                 required
-                hint="The directory (tenant) ID from the app registration’s Overview page, or a domain such as contoso.onmicrosoft.com."
-                {...field('tenantId')}
+                hint={
+                  values.transport === 'graph'
+                    ? 'The mailbox that sends, for example gatehouse@contoso.com; the app needs permission to send as it.'
+                    : 'The address reset emails come from, for example alerts@example.com.'
+                }
+                {...field('senderAddress')}
               />
             )}
-            {managed ? (
+            {shown.has('emailSecretName') && (
               <TextField
-                label="User-assigned identity client ID"
+                label="Email secret name"
+                {...VERBATIM}
+                required
+                hint={
+                  <>
+                    The secret that holds the sender address, for example <code>smtp-sender</code>.
+                    <SecretStatus typed={values.emailSecretName} checked={settings.emailSecretName} resolves={settings.secretsResolve.email} />
+                  </>
+                }
+                {...field('emailSecretName')}
+              />
+            )}
+            {shown.has('passwordSecretName') && (
+              <TextField
+                label="Password secret name"
                 labelNote="optional"
                 {...VERBATIM}
-                hint="Leave empty for the system-assigned identity."
-                {...field('clientId')}
-              />
-            ) : (
-              <TextField
-                label="Client ID"
-                {...VERBATIM}
-                required
-                hint="The application (client) ID, a GUID from the app registration’s Overview page."
-                {...field('clientId')}
+                hint={
+                  <>
+                    The secret that holds the sender’s password (an app password for Gmail). Leave empty for a relay without AUTH.
+                    <SecretStatus
+                      typed={values.passwordSecretName}
+                      checked={settings.passwordSecretName}
+                      resolves={settings.secretsResolve.password}
+                    />
+                  </>
+                }
+                {...field('passwordSecretName')}
               />
             )}
           </div>
-          {/* A row of its own: the tenant and client ids (GUIDs) keep room to be read in full. */}
-          {(shown.has('clientSecretName') || shown.has('certificateName')) && (
-            <div class="form-grid">
-              {shown.has('clientSecretName') && (
-                <TextField
-                  label="Client secret name"
-                  {...VERBATIM}
-                  required
-                  hint={
-                    <>
-                      The secret that holds the client secret’s value, for example <code>mail-client-secret</code>.
-                      <SecretStatus
-                        typed={values.clientSecretName}
-                        checked={settings.clientSecretName}
-                        resolves={settings.secretsResolve.clientSecret}
-                      />
-                    </>
-                  }
-                  {...field('clientSecretName')}
-                />
-              )}
-              {shown.has('certificateName') && (
-                <TextField
-                  label="Certificate name"
-                  {...VERBATIM}
-                  required
-                  hint={
-                    <>
-                      The Key Vault certificate holding the certificate and its private key in PEM, for example <code>mail-cert</code>.
-                      <SecretStatus
-                        typed={values.certificateName}
-                        checked={settings.certificateName}
-                        resolves={settings.secretsResolve.certificate}
-                      />
-                    </>
-                  }
-                  {...field('certificateName')}
-                />
-              )}
-            </div>
-          )}
-        </>
-      )}
 
-      {settings.secretsError !== undefined && (
-        <Notice tone="warning">
-          <p>
-            <strong>The secret store could not be read.</strong> {settings.secretsError}
-          </p>
-        </Notice>
-      )}
-      {needsPassword && (
-        <PasswordField
-          label="Current password"
-          autocomplete="current-password"
-          required
-          hint="Your own password, to confirm a change of where mail is sent or which secrets it uses."
-          {...field('currentPassword')}
-        />
-      )}
-      <FormActions submit="Save" pending={form.pending} pendingLabel="Saving…" />
-    </form>
-    </section>
-    <section class="card">
-      <TestEmailForm defaultTo={testTo} source={testSource} />
-    </section>
+          {entra && (
+            <>
+              <RadioGroup
+                id="email-entra-credential"
+                label="App signs in with"
+                value={values.entraCredential}
+                onValue={form.set('entraCredential')}
+                options={ENTRA_CREDENTIALS}
+                error={form.errors.entraCredential}
+                inputRef={form.refs.entraCredential}
+              />
+              <div class="form-grid">
+                {shown.has('tenantId') && (
+                  <TextField
+                    label="Tenant ID"
+                    {...VERBATIM}
+                    required
+                    hint="The directory (tenant) ID from the app registration’s Overview page, or a domain such as contoso.onmicrosoft.com."
+                    {...field('tenantId')}
+                  />
+                )}
+                {managed ? (
+                  <TextField
+                    label="User-assigned identity client ID"
+                    labelNote="optional"
+                    {...VERBATIM}
+                    hint="Leave empty for the system-assigned identity."
+                    {...field('clientId')}
+                  />
+                ) : (
+                  <TextField
+                    label="Client ID"
+                    {...VERBATIM}
+                    required
+                    hint="The application (client) ID, a GUID from the app registration’s Overview page."
+                    {...field('clientId')}
+                  />
+                )}
+              </div>
+              {/* A row of its own: the tenant and client ids (GUIDs) keep room to be read in full. */}
+              {(shown.has('clientSecretName') || shown.has('certificateName')) && (
+                <div class="form-grid">
+                  {shown.has('clientSecretName') && (
+                    <TextField
+                      label="Client secret name"
+                      {...VERBATIM}
+                      required
+                      hint={
+                        <>
+                          The secret that holds the client secret’s value, for example <code>mail-client-secret</code>.
+                          <SecretStatus
+                            typed={values.clientSecretName}
+                            checked={settings.clientSecretName}
+                            resolves={settings.secretsResolve.clientSecret}
+                          />
+                        </>
+                      }
+                      {...field('clientSecretName')}
+                    />
+                  )}
+                  {shown.has('certificateName') && (
+                    <TextField
+                      label="Certificate name"
+                      {...VERBATIM}
+                      required
+                      hint={
+                        <>
+                          The Key Vault certificate holding the certificate and its private key in PEM, for example <code>mail-cert</code>.
+                          <SecretStatus
+                            typed={values.certificateName}
+                            checked={settings.certificateName}
+                            resolves={settings.secretsResolve.certificate}
+                          />
+                        </>
+                      }
+                      {...field('certificateName')}
+                    />
+                  )}
+                </div>
+              )}
+            </>
+          )}
+
+          {settings.secretsError !== undefined && (
+            <Notice tone="warning">
+              <p>
+                <strong>The secret store could not be read.</strong> {settings.secretsError}
+              </p>
+            </Notice>
+          )}
+          {needsPassword && (
+            <PasswordField
+              label="Current password"
+              autocomplete="current-password"
+              required
+              hint="Your own password, to confirm a change of where mail is sent or which secrets it uses."
+              {...field('currentPassword')}
+            />
+          )}
+          <FormActions submit="Save" pending={form.pending} pendingLabel="Saving…" />
+        </form>
+      </section>
+      <section class="card">
+        <TestEmailForm defaultTo={testTo} source={testSource} />
+      </section>
     </>
   );
 }
