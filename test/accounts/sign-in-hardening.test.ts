@@ -170,7 +170,7 @@ describe('sessions', () => {
     expect((await ctx.app.inject({ method: 'POST', url: '/api/auth/logout-everywhere' })).statusCode).toBe(401);
   });
 
-  it('rotates on a role change: the account\'s old sessions end, and an admin changing their own role gets a new one', async () => {
+  it('rotates on a role change: the account\'s old sessions end; an admin cannot change their own role (409 cannot_demote_self)', async () => {
     ctx = await makeTestApp({ deps: { hasher: fakeHasher() } });
     const root = await addUser(ctx, { username: 'root', role: 'system-admin' });
     const bob = await addUser(ctx, { username: 'bob' });
@@ -182,11 +182,16 @@ describe('sessions', () => {
     expect((await me(admin)).statusCode).toBe(200);
 
     const demoteSelf = await ctx.app.inject({ method: 'PATCH', url: `/api/users/${root.id}`, headers: { cookie: admin }, payload: { role: 'user' } });
-    expect(demoteSelf.statusCode).toBe(200);
-    const rotated = sessionCookie(demoteSelf);
-    expect(rotated).not.toBe(admin);
+    expect(demoteSelf.statusCode).toBe(409);
+    expect(demoteSelf.json().error).toBe('cannot_demote_self');
+    expect((await me(admin)).json().user).toMatchObject({ id: root.id, role: 'system-admin' });
+
+    // Another admin demotes root: root's session ends with the privileges it was issued with.
+    const bobAdmin = await signIn(ctx, 'bob');
+    const demoted = await ctx.app.inject({ method: 'PATCH', url: `/api/users/${root.id}`, headers: { cookie: bobAdmin }, payload: { role: 'user' } });
+    expect(demoted.statusCode).toBe(200);
     expect((await me(admin)).statusCode).toBe(401);
-    expect((await me(rotated)).json().user).toMatchObject({ id: root.id, role: 'user' });
+    expect((await me(bobAdmin)).statusCode).toBe(200);
   });
 });
 
