@@ -44,8 +44,8 @@ export const userListSchema = {
   type: 'object',
   properties: {
     users: { type: 'array', items: userSchema },
-    total: { type: 'integer', minimum: 0 },
-    nextCursor: { type: 'string' },
+    total: { type: 'integer', minimum: 0, description: 'How many users match the query.' },
+    nextCursor: { type: 'string', description: 'There are more: pass it as `after` for the next page.' },
   },
   required: ['users'],
   additionalProperties: false,
@@ -65,13 +65,13 @@ export const userListQuerySchema = {
   type: 'object',
   properties: {
     /** a piece of the name, email or username, any case */
-    q: { type: 'string', maxLength: 200 },
-    role: roleSchema,
-    status: userStatusSchema,
+    q: { type: 'string', maxLength: 200, description: 'A piece of the name, email or username, any case.' },
+    role: { ...roleSchema, description: 'Only users with this role.' },
+    status: { ...userStatusSchema, description: 'active: enabled and not locked; locked: by failed sign-ins; no_password: has not set one yet.' },
     /** 1 to 200, as digits */
-    limit: { type: 'string', pattern: '^(?:[1-9]\\d?|1\\d\\d|200)$' },
+    limit: { type: 'string', pattern: '^(?:[1-9]\\d?|1\\d\\d|200)$', description: 'Users per page, 1 to 200 (default 50).' },
     /** an opaque cursor: a previous answer's `nextCursor` */
-    after: { type: 'string', minLength: 1, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' },
+    after: { type: 'string', minLength: 1, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$', description: 'The nextCursor of the previous page.' },
   },
   additionalProperties: false,
 } as const;

@@ -153,6 +153,14 @@ for (const [dialect, openDb, describeIt] of bothDialects(describeOnPostgres, 'gh
       expect(paged.total).toBe(created.length);
     });
 
+    it('documents the parameters and the new keys in the OpenAPI document', async () => {
+      const doc = (await ctx.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+      const op = doc.paths['/api/users'].get;
+      expect(op.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort()).toEqual(['query:after', 'query:limit', 'query:q', 'query:role', 'query:status']);
+      const listed = op.responses['200'].content['application/json'].schema.properties;
+      expect(Object.keys(listed)).toEqual(['users', 'total', 'nextCursor']);
+    });
+
     it('answers bad parameters with 400 invalid_request naming the parameter', async () => {
       const garbageCursor = Buffer.from('{"not":"a cursor"}').toString('base64url');
       const cases: [string, string][] = [
