@@ -82,7 +82,8 @@ function signature(brand: EmailBrand): string {
 
 export function resetPasswordEmail(input: { to: string; name: string; link: string; validMinutes: number; brand?: EmailBrand }): OutgoingMessage {
   const brand = input.brand ?? DEFAULT_BRAND;
-  // The subject, the email's title and its button say what the reset page says: "Reset your password".
+  // The subject and the title say what the reset page says, "Reset your password"; the button keeps
+  // the documented label, "Reset Password" (DESIGN §1: people follow the Invictus guide's words).
   const title = 'Reset your password';
   const expiry = `The link works once and expires in ${minutesText(input.validMinutes)}.`;
   const ignore = 'If you did not ask for this, ignore this email: your password stays as it is.';
@@ -95,7 +96,7 @@ export function resetPasswordEmail(input: { to: string; name: string; link: stri
       title,
       greetingName: input.name,
       paragraphs: [`${asked} To choose a new password, use the button below.`, expiry],
-      button: { label: title, href: input.link },
+      button: { label: 'Reset Password', href: input.link },
       after: [ignore],
     }),
     text: [`Hello ${input.name},`, '', `${asked} To choose a new password, open this link:`, '', input.link, '', expiry, ignore, '', signature(brand)].join('\n'),

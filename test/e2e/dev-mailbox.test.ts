@@ -30,7 +30,7 @@ describeInBrowser('the dev mailbox in Chromium: the whole "Forgot password" flow
     expect(await axeViolations(page)).toEqual([]);
   }
 
-  it('requests a reset, reads the email in the dev mailbox, clicks Reset your password in the preview, sets a password and signs in', async () => {
+  it('requests a reset, reads the email in the dev mailbox, clicks Reset Password in the preview, sets a password and signs in', async () => {
     await addUser(app.ctx, { email: 'dora@example.com', name: 'Dora Dev' });
     const { context, page, record } = await openPage(browser, app.baseUrl);
 
@@ -64,7 +64,7 @@ describeInBrowser('the dev mailbox in Chromium: the whole "Forgot password" flow
     // The button in the email opens the reset page in a new tab, as in a mail client.
     const [resetPage] = await Promise.all([
       context.waitForEvent('page'),
-      preview.contentFrame().getByRole('link', { name: 'Reset your password' }).click(),
+      preview.contentFrame().getByRole('link', { name: 'Reset Password' }).click(),
     ]);
     await resetPage.getByLabel('New password', { exact: true }).waitFor();
     // The token left the address bar as soon as the page loaded.

@@ -88,7 +88,7 @@ describeInBrowser('the product look in Chromium: brand, favicon, header, notices
     expect(message.text).toContain(`your ${BRAND} account`);
     expect(message.text).toContain('Sent by Acme & "Partners" Portal.');
     // The button says what the page and the subject say, and the time is the configured one, rounded.
-    expect(message.html).toContain('>Reset your password</a>');
+    expect(message.html).toContain('>Reset Password</a>');
     expect(message.text).toContain('expires in 1 hour.');
     const link = /https?:\/\/\S+#token=[A-Za-z0-9_-]{43}/.exec(message.text)![0];
 

@@ -194,12 +194,12 @@ export function testApps(ids: TestApps, secret: string, certificatePem: string):
 // The reset email
 // ---------------------------------------------------------------------------------------------
 
-/** The one link of a reset email: labelled "Reset your password", under PUBLIC_URL; its token. */
+/** The one link of a reset email: labelled "Reset Password", under PUBLIC_URL; its token. */
 export function resetTokenOf(html: string | undefined, text: string | undefined, publicUrl: string): string {
   const prefix = `${publicUrl}/reset-password#token=`;
   const anchors = [...String(html).matchAll(/<a href="([^"]+)"[^>]*>([^<]*)<\/a>/g)].map((m) => ({ href: m[1]!.replace(/&amp;/g, '&'), label: m[2] }));
   expect(anchors).toHaveLength(1);
-  expect(anchors[0]!.label).toBe('Reset your password');
+  expect(anchors[0]!.label).toBe('Reset Password');
   expect(anchors[0]!.href.startsWith(prefix)).toBe(true);
   expect(text).toContain(anchors[0]!.href);
   return anchors[0]!.href.slice(prefix.length);

@@ -65,7 +65,7 @@ describe('forgot-password', () => {
     expect(mail.to).toBe('Jane.Doe@Example.com');
     expect(mail.subject).toBe('Reset your password');
     expect(mail.html).toContain('Jane &lt;b&gt;Doe&lt;/b&gt;');
-    expect(mail.html).toContain('>Reset your password</a>');
+    expect(mail.html).toContain('>Reset Password</a>');
     expect(mail.html.match(/href="/g)).toHaveLength(1);
     expect(mail.text).toContain('expires in 1 hour');
     expect(mail.text).toContain('If you did not ask for this, ignore this email');
