@@ -49,7 +49,7 @@ export async function myAccountRoutes(fastify: FastifyInstance, deps: AppDeps): 
   );
 
   app.post(
-    '/api/account/sessions/sign-out-others',
+    '/api/account/sign-out-others',
     { config: { access: 'session' }, schema: { tags: ['account'], response: { 204: noContent, ...errors } } },
     async (request, reply) => {
       const session = currentSession(request);

@@ -13,7 +13,6 @@ export function cookieNames(publicUrl: URL): { session: string; device: string }
   return { session: `${prefix}gatehouse_session`, device: `${prefix}gatehouse_device` };
 }
 const TOKEN_BYTES = 32;
-const PUBLIC_ID_BYTES = 16;
 /** What is kept of a User-Agent header: enough to tell the browser and system apart. */
 export const MAX_USER_AGENT_LENGTH = 256;
 // Refreshing the idle expiry on every request would be a write per request; once a minute is plenty.
@@ -61,7 +60,8 @@ export async function createSession(
       idle_expires_at: Math.min(expiresAtMs, nowMs + policy.idleMinutes * 60_000),
       ip: meta.ip,
       user_agent: clipUserAgent(meta.userAgent),
-      public_id: deps.random.bytes(PUBLIC_ID_BYTES).toString('base64url'),
+      // A name for the session on the My account page: random, but not a secret (it grants nothing).
+      public_id: deps.random.uuid(),
     })
     .execute();
   return { token, expiresAt: new Date(expiresAtMs) };

@@ -73,7 +73,7 @@ for (const [name, open, describeOn] of bothDialects(describeOnPostgres, 'gatehou
         hashes.map((h, i) => [h, 1000 + i, 2000 + i, '10.0.0.1', 'curl/8']),
       );
       const ids = rows.map((r) => r.public_id);
-      for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       expect(new Set(ids).size).toBe(3);
       for (const r of rows) expect(r.public_id).not.toBe(r.token_hash);
 

@@ -97,7 +97,7 @@ for (const [dialect, open, describeOn] of bothDialects(describeOnPostgres, 'gate
       const hashes = [firefox.token, iphone.token].map(hashSessionToken);
       const body = JSON.stringify(sessions);
       for (const secret of [firefox.token, iphone.token, ...hashes]) expect(body).not.toContain(secret);
-      for (const s of sessions) expect(s.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      for (const s of sessions) expect(s.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       const stored = await h.ctx.db.selectFrom('sessions').select(['public_id', 'token_hash']).execute();
       expect(stored.map((r) => r.public_id).sort()).toEqual(sessions.map((s) => s.id).sort());
       for (const r of stored) expect(r.public_id).not.toBe(r.token_hash);
@@ -142,7 +142,7 @@ for (const [dialect, open, describeOn] of bothDialects(describeOnPostgres, 'gate
       const others = [await h.signInFrom('ann', SAFARI_IPHONE), await h.signInFrom('ann', 'curl/8.5.0')];
       const bob = await h.signInFrom('bob', SAFARI_IPHONE);
 
-      const res = await h.call('POST', '/api/account/sessions/sign-out-others', here);
+      const res = await h.call('POST', '/api/account/sign-out-others', here);
       expect(res.statusCode).toBe(204);
       for (const other of others) expect((await h.call('GET', '/api/auth/me', other)).statusCode).toBe(401);
       expect((await h.call('GET', '/api/auth/me', here)).statusCode).toBe(200);
@@ -184,7 +184,7 @@ describe('my account', () => {
     const routes: [Method, string, unknown?][] = [
       ['GET', '/api/account/sessions'],
       ['DELETE', '/api/account/sessions/AAAAAAAAAAAAAAAAAAAAAA'],
-      ['POST', '/api/account/sessions/sign-out-others'],
+      ['POST', '/api/account/sign-out-others'],
       ['PATCH', '/api/account', { name: 'New Name' }],
     ];
     for (const [method, url, body] of routes) {
@@ -242,7 +242,7 @@ describe('my account', () => {
     const doc = (await h.call('GET', '/api/openapi.json')).json();
     expect(Object.keys(doc.paths['/api/account/sessions'])).toEqual(['get']);
     expect(Object.keys(doc.paths['/api/account/sessions/{id}'])).toEqual(['delete']);
-    expect(Object.keys(doc.paths['/api/account/sessions/sign-out-others'])).toEqual(['post']);
+    expect(Object.keys(doc.paths['/api/account/sign-out-others'])).toEqual(['post']);
     expect(Object.keys(doc.paths['/api/account'])).toEqual(['patch']);
     const item = doc.paths['/api/account/sessions'].get.responses['200'].content['application/json'].schema.properties.sessions.items;
     expect(item.required).toEqual(['id', 'device', 'ip', 'place', 'createdAt', 'lastSeenAt', 'current']);

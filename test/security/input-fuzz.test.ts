@@ -60,9 +60,14 @@ const KNOWN_ERROR_CODES = new Set([
   'user_disabled',
   'sign_in_locked',
   'reauthentication_required',
+  'cannot_delete_self',
+  'cannot_demote_self',
+  'cannot_disable_self',
+  'delivery_target_locked',
+  'email_settings_not_saved',
 ]);
 /** The Settings page's test answers 502 with its own error set (DESIGN §2). */
-const EMAIL_TEST_ERRORS = new Set(['not_configured', 'secret_not_found', 'dns_failed', 'connect_failed', 'tls_failed', 'auth_failed', 'rejected']);
+const EMAIL_TEST_ERRORS = new Set(['not_configured', 'secret_not_found', 'dns_failed', 'connect_failed', 'tls_failed', 'auth_failed', 'permission_denied', 'rejected']);
 
 type Caller = 'anonymous' | 'user' | 'admin';
 type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -469,6 +474,8 @@ function fieldValue(name: string, schema: JsonSchema, world: World): fc.Arbitrar
   else if (types.includes('boolean')) valid.push(fc.boolean());
   else if (types.includes('integer')) valid.push(fc.integer({ min: 0, max: 100 }));
   else if (types.includes('string')) valid.push(fc.string({ minLength: 1, maxLength: 20 }));
+  // An object field (the email test's unsaved `settings`): empty, or the saved form's shape.
+  else if (types.includes('object')) valid.push(fc.constantFrom({}, { host: 'smtp.example.com', port: 587, emailSecretName: 'smtp-from', passwordSecretName: null, sslEnabled: true }));
   if (types.includes('null')) valid.push(fc.constant(null));
   const plausible = fc.oneof(...valid);
   return fc.oneof(

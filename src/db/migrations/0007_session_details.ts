@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 
 // Frozen in time: this file imports no application code and is never edited once released.
@@ -13,7 +13,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('sessions').addColumn('public_id', 'text').execute();
   const rows = await sessions.selectFrom('sessions').select('token_hash').execute();
   for (const row of rows) {
-    await sessions.updateTable('sessions').set({ public_id: randomBytes(16).toString('base64url') }).where('token_hash', '=', row.token_hash).execute();
+    await sessions.updateTable('sessions').set({ public_id: randomUUID() }).where('token_hash', '=', row.token_hash).execute();
   }
   await db.schema.createIndex('sessions_public_id').on('sessions').column('public_id').unique().execute();
 }
