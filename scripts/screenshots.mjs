@@ -14,7 +14,8 @@ import { chromium } from 'playwright-core';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'gatehouse.js');
-const OUT = path.join(ROOT, 'docs', 'screenshots');
+// SCREENSHOTS_DIR: somewhere else (the test that runs this script writes to a temporary folder).
+const OUT = process.env.SCREENSHOTS_DIR ? path.resolve(process.env.SCREENSHOTS_DIR) : path.join(ROOT, 'docs', 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const DARK = process.argv.includes('--dark');
 const VIEWPORTS = [
