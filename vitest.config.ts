@@ -13,5 +13,8 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // expect.poll gives up after 1 s by default: too short for a page in Chromium while the other
+    // forks load both cores. A poll that is going to pass passes long before this.
+    expect: { poll: { timeout: 10_000 } },
   },
 });
