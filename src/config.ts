@@ -46,6 +46,8 @@ export interface Config {
   readonly azureAuthorityHost: string | undefined;
   /** GRAPH_BASE_URL: Microsoft Graph, https://graph.microsoft.com by default */
   readonly graphBaseUrl: string;
+  /** OUTBOX_LEASE_SECONDS: how long a claimed delivery is held before another worker may take it again */
+  readonly outboxLeaseSeconds: number;
 }
 
 export const DEFAULT_MAIL_SECRET_NAME_PATTERN = '^(smtp|mail)-';
@@ -209,6 +211,7 @@ export function loadConfig(env: Env, options: { cwd?: string; stdoutIsTty?: bool
     mailSecretNamePattern,
     azureAuthorityHost: azureAuthorityHost?.replace(/\/+$/, ''),
     graphBaseUrl: graphBaseUrl.replace(/\/+$/, ''),
+    outboxLeaseSeconds: int('OUTBOX_LEASE_SECONDS', 120, 5, 3600),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   for (const section of [config.database, config.secrets, config.limits, config.trustProxy, config.mailSecretNamePattern]) {

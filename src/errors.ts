@@ -17,7 +17,7 @@ export class DomainError extends Error {
 }
 
 /** Codes any feature may use. */
-export const COMMON_ERROR_CODES = ['invalid_request', 'not_found', 'unauthenticated', 'forbidden', 'rate_limited', 'overloaded'] as const;
+export const COMMON_ERROR_CODES = ['invalid_request', 'not_found', 'unauthenticated', 'forbidden', 'rate_limited', 'overloaded', 'database_unavailable'] as const;
 
 export const invalidInput = (message = 'The request is not valid.', fields?: Record<string, string>): DomainError =>
   new DomainError('invalid_request', message, fields ? { fields } : {});
@@ -29,3 +29,6 @@ export const rateLimited = (retryAfterSeconds: number): DomainError =>
 /** A shared resource is saturated (every core hashing and the queue behind them full): answer at once rather than queue. */
 export const overloaded = (retryAfterSeconds: number): DomainError =>
   new DomainError('overloaded', 'The server is busy. Try again in a few seconds.', {}, Math.max(1, Math.ceil(retryAfterSeconds)));
+/** The database cannot be reached (restarting, failing over, out of connections): try again shortly, nothing was half-done. */
+export const databaseUnavailable = (retryAfterSeconds: number): DomainError =>
+  new DomainError('database_unavailable', 'The service cannot reach its database. Try again in a few seconds.', {}, Math.max(1, Math.ceil(retryAfterSeconds)));

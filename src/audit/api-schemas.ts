@@ -25,6 +25,7 @@ export const AUDIT_TYPES = [
   'reset_requested',
   'reset_email_sent',
   'reset_email_failed',
+  'email_given_up',
   'reset_completed',
   'reset_refused',
   'admin_reset_sent',

@@ -35,6 +35,8 @@ export function createDb(database: Config['database']): Db {
     const pool = new pg.Pool({
       connectionString: database.url,
       max: 10,
+      // A connect that hangs (a database failing over) fails the request after 5 s rather than holding it.
+      connectionTimeoutMillis: 5_000,
       // Millisecond timestamps are bigint columns; they fit in a double for the next 285,000 years.
       types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
     });

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, invalidInput, notFound, rateLimited } from '../errors.js';
+import { databaseUnavailable, DomainError, invalidInput, notFound, rateLimited } from '../errors.js';
 import type { ErrorBody } from './schemas.js';
 
 /** HTTP's own refusals, raised by the HTTP layer only. */
@@ -18,6 +18,7 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   not_found: 404,
   rate_limited: 429,
   overloaded: 503,
+  database_unavailable: 503,
   // HTTP
   forbidden_origin: 403,
   method_not_allowed: 405,
@@ -99,9 +100,27 @@ export function installErrorHandler(app: FastifyInstance): void {
       // Another client error of the framework's own: its status, our body.
       return sendError(reply, invalidInput(), { status: fe.statusCode });
     }
+    if (isDatabaseUnreachable(err)) {
+      request.log.error({ err: { message: err.message, code: (err as { code?: unknown }).code }, req: request }, 'database unreachable');
+      return sendError(reply, databaseUnavailable(5));
+    }
     // `req` goes through the logger's serializer, which keeps the path and redacts every query value.
     request.log.error({ err, req: request }, 'unhandled error');
     // No detail ever leaves the server on a 5xx.
     return reply.code(500).send({ error: 'internal_error', message: 'Something went wrong on our side.' } satisfies ErrorBody);
   });
+}
+
+// Socket errors, and PostgreSQL's class 08 (connection exception) and 57P01–57P03 (shutting down,
+// crashed, not accepting connections yet): the query never ran, or ran in a transaction that rolled back.
+const UNREACHABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+const UNREACHABLE_MESSAGES = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
+
+/** Whether an error says the database could not be reached, rather than that a query was wrong. */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNREACHABLE_SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
+  if (err instanceof AggregateError) return err.errors.some(isDatabaseUnreachable);
+  return UNREACHABLE_MESSAGES.test(err.message);
 }

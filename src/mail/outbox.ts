@@ -105,7 +105,15 @@ export type Prepared =
   | { action: 'drop' }
   /** the link would already have expired */
   | { action: 'expire' }
-  | { action: 'send'; message: OutgoingMessage; userId: string; toAddress: string; onSent?: () => Promise<void>; onFailed?: (err: MailSendError) => Promise<void> };
+  | {
+      action: 'send';
+      message: OutgoingMessage;
+      userId: string;
+      toAddress: string;
+      onSent?: () => Promise<void>;
+      /** after every failed attempt; `gaveUp`: no retry follows (a permanent failure, or past the deadline) */
+      onFailed?: (err: MailSendError, outcome: { gaveUp: boolean }) => Promise<void>;
+    };
 
 export type DeliveryHandler = (row: DeliveryRow) => Promise<Prepared>;
 
@@ -218,7 +226,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       await mailer.send(prepared.message);
     } catch (err) {
       const failure = classifySendError(err);
-      await prepared.onFailed?.(failure);
+      await prepared.onFailed?.(failure, { gaveUp: retryAt(row, failure) === undefined });
       await retryOrFail(row, failure, via);
       return;
     }
@@ -226,16 +234,21 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     await prepared.onSent?.();
   }
 
-  async function retryOrFail(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null = null): Promise<void> {
-    const nowMs = o.clock.now().getTime();
+  /** When the next attempt is due; undefined: give up (a permanent failure, or the next try would be past the deadline). */
+  function retryAt(row: DeliveryRow, failure: MailSendError): number | undefined {
     const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
     // A server that says when to come back (Graph's 429 Retry-After) is not asked again sooner.
-    const delay = Math.max(backoff, (failure.retryAfterSeconds ?? 0) * 1000);
-    const next = nowMs + delay;
+    const next = o.clock.now().getTime() + Math.max(backoff, (failure.retryAfterSeconds ?? 0) * 1000);
+    return failure.transient && next <= row.give_up_at ? next : undefined;
+  }
+
+  async function retryOrFail(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null = null): Promise<void> {
+    const next = retryAt(row, failure);
     const lastError = `${failure.code}: ${failure.message}`.slice(0, 500);
     // A failure before any mailer was chosen (not configured) keeps where the last try went.
     const where = via === null ? {} : { delivered_via: via };
-    if (!failure.transient || next > row.give_up_at) {
+    if (next === undefined) {
+      o.logger.warn({ deliveryId: row.id, kind: row.kind, attempts: row.attempts, error: failure.code }, 'outbox: delivery given up');
       await finish(row, { status: 'failed', last_error: lastError, ...where });
     } else {
       await finish(row, { status: 'retrying', last_error: lastError, next_attempt_at: next, ...where });

@@ -11,6 +11,7 @@ import { revokeUserSessions } from '../accounts/sessions.js';
 import { findUserByEmail, findUserById, setPasswordHash, type UserRow } from '../accounts/users-repo.js';
 import { enqueueDelivery, type DeliveryHandler, type DeliveryRow, type Prepared } from '../mail/outbox.js';
 import { emailBrand, passwordChangedEmail, resetPasswordEmail, setPasswordEmail } from '../mail/templates.js';
+import type { MailSendError } from '../mail/transport.js';
 import { consumeResetToken, deleteResetToken, findLiveToken, mintResetToken, type TokenPurpose } from './tokens.js';
 
 /** A new user has longer than a forgetful one to act on the link. */
@@ -134,7 +135,7 @@ export async function completeReset(deps: RecoveryDeps, input: { token: string; 
 
 /** The worker's handlers: they look the account up and, when sending, mint the token. */
 export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' | 'config'>): Record<DeliveryRow['kind'], DeliveryHandler> {
-  const audit = (type: 'reset_email_sent' | 'reset_email_failed', user: UserRow, row: DeliveryRow, detail?: Record<string, unknown>): Promise<void> =>
+  const audit = (type: 'reset_email_sent' | 'reset_email_failed' | 'email_given_up', user: UserRow, row: DeliveryRow, detail?: Record<string, unknown>): Promise<void> =>
     recordAudit(deps.db, deps.clock, {
       type,
       target: labelOf(user),
@@ -142,6 +143,10 @@ export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' |
       outcome: type === 'reset_email_sent' ? 'success' : 'failure',
       detail: { kind: row.kind, attempt: row.attempts, ...detail },
     });
+  // The last attempt failed: the email will never arrive, and an admin can see it (Audit page).
+  const gaveUp = async (user: UserRow, row: DeliveryRow, err: MailSendError, outcome: { gaveUp: boolean }): Promise<void> => {
+    if (outcome.gaveUp) await audit('email_given_up', user, row, { error: err.code, transient: err.transient });
+  };
 
   const linkEmail = (purpose: TokenPurpose): DeliveryHandler => async (row) => {
     const user = row.user_id !== null ? await findUserById(deps.db, row.user_id) : await findUserByEmail(deps.db, row.lookup_email ?? '');
@@ -161,10 +166,11 @@ export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' |
       toAddress: user.email,
       message: render({ to: user.email, name: user.name, link, validMinutes, brand: emailBrand(deps.config) }),
       onSent: () => audit('reset_email_sent', user, row),
-      onFailed: async (err) => {
+      onFailed: async (err, outcome) => {
         // The link never arrived: it must not stay usable. A retry mints a fresh one.
         await deleteResetToken(deps.db, token);
         await audit('reset_email_failed', user, row, { error: err.code });
+        await gaveUp(user, row, err, outcome);
       },
     };
     return prepared;
@@ -176,7 +182,13 @@ export function recoveryHandlers(deps: Pick<AppDeps, 'db' | 'clock' | 'random' |
     async password_changed(row) {
       const user = row.user_id === null ? undefined : await findUserById(deps.db, row.user_id);
       if (user === undefined || user.email === null) return { action: 'drop' };
-      return { action: 'send', userId: user.id, toAddress: user.email, message: passwordChangedEmail({ to: user.email, name: user.name, at: new Date(row.requested_at), brand: emailBrand(deps.config) }) };
+      return {
+        action: 'send',
+        userId: user.id,
+        toAddress: user.email,
+        message: passwordChangedEmail({ to: user.email, name: user.name, at: new Date(row.requested_at), brand: emailBrand(deps.config) }),
+        onFailed: (err, outcome) => gaveUp(user, row, err, outcome),
+      };
     },
   };
 }

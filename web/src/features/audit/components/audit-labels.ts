@@ -18,6 +18,7 @@ export const AUDIT_TYPE_LABELS: Record<AuditType, string> = {
   reset_requested: 'Reset requested',
   reset_email_sent: 'Reset email sent',
   reset_email_failed: 'Reset email failed',
+  email_given_up: 'Email given up',
   reset_completed: 'Password reset',
   reset_refused: 'Reset refused',
   admin_reset_sent: 'Reset link sent by an admin',
