@@ -2,8 +2,6 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { AppDeps } from '../deps.js';
 import { DomainError } from '../errors.js';
-import { createLogger } from '../logger.js';
-import { createRuntime } from '../runtime.js';
 import { failureText, MAX_FAILURE_LINE, plainText, type FailureContext } from './failure.js';
 
 /** Bad arguments: exit 2 with one line on stderr. */
@@ -72,6 +70,9 @@ export function configFromEnv(): Config {
 
 /** Runs fn with the production dependencies of a one-off command (no dev mailbox, no worker), closed afterwards. */
 export async function withRuntime(fn: (deps: AppDeps) => Promise<void>): Promise<void> {
+  // Loaded here, not at start-up: --help and bad arguments answer without the database drivers,
+  // argon2 and the mail stack (a few hundred milliseconds of CPU).
+  const [{ createRuntime }, { createLogger }] = await Promise.all([import('../runtime.js'), import('../logger.js')]);
   const runtime = await createRuntime(configFromEnv(), createLogger('warn'), process.env, { role: 'command' });
   try {
     await fn(runtime.deps);

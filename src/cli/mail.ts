@@ -1,7 +1,4 @@
 import { parseEmail } from '../accounts/identifiers.js';
-import { migrateToLatest } from '../db/index.js';
-import { diagnoseEmail, diagnoseOptions, formatStage } from '../mail/diagnose.js';
-import { findEmailSettings } from '../mail/settings.js';
 import { command, commandGroup, parseOptions, UsageError, withRuntime, type Command } from './command.js';
 
 const TEST_USAGE = `Usage: gatehouse mail test --to E
@@ -31,6 +28,12 @@ const test = command(TEST_USAGE, async (args) => {
   const to = parseEmail(values.to);
   if (to === null) throw new UsageError(`--to "${values.to}" is not one valid address`);
   return withRuntime(async (deps) => {
+    // Loaded once the command runs (see withRuntime).
+    const [{ migrateToLatest }, { diagnoseEmail, diagnoseOptions, formatStage }, { findEmailSettings }] = await Promise.all([
+      import('../db/index.js'),
+      import('../mail/diagnose.js'),
+      import('../mail/settings.js'),
+    ]);
     await migrateToLatest(deps.db);
     const result = await diagnoseEmail({ ...diagnoseOptions(deps.config), settings: await findEmailSettings(deps.db), secrets: deps.secrets, to });
     for (const stage of result.stages) process.stdout.write(`${formatStage(stage)}\n`);

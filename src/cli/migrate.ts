@@ -1,4 +1,3 @@
-import { migrateToLatest } from '../db/index.js';
 import { command, UsageError, withRuntime, type Command } from './command.js';
 
 const USAGE = `Usage: gatehouse migrate
@@ -12,6 +11,7 @@ in DATA_DIR) and exits. serve does the same before it listens.
 export const migrateCommand: Command = command(USAGE, async (args) => {
   if (args.length > 0) throw new UsageError('migrate takes no arguments; configure it with environment variables');
   await withRuntime(async (deps) => {
+    const { migrateToLatest } = await import('../db/index.js');
     const applied = await migrateToLatest(deps.db);
     process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
   });

@@ -1,8 +1,5 @@
 import { parseNewUser, type NewUserInput } from '../accounts/new-user.js';
-import { createUser, setPassword, unlockUser, type NewUser } from '../accounts/service.js';
-import { findUserByLogin } from '../accounts/users-repo.js';
-import { auditLabel, recordAudit } from '../audit/audit.js';
-import { migrateToLatest } from '../db/index.js';
+import type { NewUser } from '../accounts/service.js';
 import { command, commandGroup, fieldsOf, parseOptions, readSecretInput, UsageError, withRuntime, type Command } from './command.js';
 
 const CREATE_USAGE = `Usage: gatehouse users create [--email E] [--username U] --name N --role system-admin|user
@@ -46,6 +43,12 @@ const USAGE = `Usage: gatehouse users <sub-command>
 Run gatehouse users <sub-command> --help for its own usage.
 `;
 
+/** What the sub-commands do, loaded once one runs (see withRuntime). */
+const work = async () => {
+  const [service, repo, audit, db] = await Promise.all([import('../accounts/service.js'), import('../accounts/users-repo.js'), import('../audit/audit.js'), import('../db/index.js')]);
+  return { ...service, ...repo, ...audit, ...db };
+};
+
 // What a stand-in password must be to judge the arguments alone: any non-blank value does.
 const PASSWORD_NOT_YET_READ = 'password not yet read';
 
@@ -59,6 +62,7 @@ const create = command(CREATE_USAGE, async (args) => {
   if (password.trim() === '') throw new UsageError('a blank password was given on stdin');
   const user = judge({ ...flags, password });
   return withRuntime(async (deps) => {
+    const { auditLabel, createUser, migrateToLatest, recordAudit } = await work();
     await migrateToLatest(deps.db);
     const created = await createUser(deps, user);
     await recordAudit(deps.db, deps.clock, { type: 'user_created', target: auditLabel(created), outcome: 'success', detail: { role: created.role, via: 'cli' } });
@@ -77,6 +81,7 @@ const setPasswordCommand = command(SET_PASSWORD_USAGE, async (args) => {
   const login = requiredLogin(args);
   const password = await readSecretInput('New password: ');
   return withRuntime(async (deps) => {
+    const { findUserByLogin, migrateToLatest, setPassword } = await work();
     await migrateToLatest(deps.db);
     const user = await findUserByLogin(deps.db, login);
     if (user === undefined) throw new Error(`no user with login "${login}"`);
@@ -88,6 +93,7 @@ const setPasswordCommand = command(SET_PASSWORD_USAGE, async (args) => {
 const unlock = command(UNLOCK_USAGE, async (args) => {
   const login = requiredLogin(args);
   return withRuntime(async (deps) => {
+    const { auditLabel, findUserByLogin, migrateToLatest, recordAudit, unlockUser } = await work();
     await migrateToLatest(deps.db);
     const user = await findUserByLogin(deps.db, login);
     if (user === undefined) throw new Error(`no user with login "${login}"`);
