@@ -12,7 +12,10 @@ export interface Config {
   readonly publicUrlDefaulted: boolean;
   readonly production: boolean;
   readonly dataDir: string;
-  readonly database: { readonly kind: 'sqlite'; readonly file: string } | { readonly kind: 'postgres'; readonly url: string };
+  readonly database:
+    | { readonly kind: 'sqlite'; readonly file: string }
+    /** poolSize (DATABASE_POOL_SIZE, default 10): connections each pool may open; a server process has two (requests, and its delivery thread) */
+    | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number };
   readonly redisUrl: string | undefined;
   readonly secrets: {
     readonly provider: SecretsProvider;
@@ -117,7 +120,7 @@ export function loadConfig(env: Env, options: { cwd?: string; stdoutIsTty?: bool
   let database: Config['database'] = { kind: 'sqlite', file: path.join(dataDir, 'gatehouse.sqlite') };
   const dbUrl = read('DATABASE_URL');
   if (dbUrl !== undefined) {
-    if (/^postgres(ql)?:\/\//.test(dbUrl)) database = { kind: 'postgres', url: dbUrl };
+    if (/^postgres(ql)?:\/\//.test(dbUrl)) database = { kind: 'postgres', url: dbUrl, poolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000) };
     else if (dbUrl.startsWith('sqlite:')) database = { kind: 'sqlite', file: path.resolve(cwd, dbUrl.slice('sqlite:'.length)) };
     else problems.push('DATABASE_URL must start with postgres:// (or sqlite:<path>)');
   }

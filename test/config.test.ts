@@ -162,7 +162,8 @@ describe('variables', () => {
 
   it('selects PostgreSQL for postgres:// and postgresql:// URLs', () => {
     for (const url of ['postgres://gh:pw@db.internal:5432/gatehouse', 'postgresql://db.internal/gatehouse']) {
-      expect(load({ DATABASE_URL: url }).database).toEqual({ kind: 'postgres', url });
+      expect(load({ DATABASE_URL: url }).database).toEqual({ kind: 'postgres', url, poolSize: 10 });
+      expect(load({ DATABASE_URL: url, DATABASE_POOL_SIZE: '4' }).database).toEqual({ kind: 'postgres', url, poolSize: 4 });
     }
   });
 

@@ -34,7 +34,7 @@ export function createDb(database: Config['database']): Db {
   if (database.kind === 'postgres') {
     const pool = new pg.Pool({
       connectionString: database.url,
-      max: 10,
+      max: database.poolSize ?? 10,
       // A connect that hangs (a database failing over) fails the request after 5 s rather than holding it.
       connectionTimeoutMillis: 5_000,
       // Millisecond timestamps are bigint columns; they fit in a double for the next 285,000 years.
