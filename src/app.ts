@@ -14,7 +14,7 @@ import { recoveryRoutes } from './recovery/routes.js';
 import { sendResetLink } from './recovery/service.js';
 import { mailRoutes } from './mail/routes.js';
 import { installAccessControl } from './accounts/access.js';
-import { notFound, overloaded } from './errors.js';
+import { DomainError, notFound, overloaded } from './errors.js';
 import { httpError, installErrorHandler, sendError } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { brandPageHtml } from './http/page-html.js';
@@ -33,7 +33,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(deps.config.trustProxy),
     frameworkErrors: frameworkErrorHandler(deps.config),
     bodyLimit: 64 * 1024,
-    return503OnClosing: true,
+    // Our own 503 below, in our error shape, rather than Fastify's.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 200 },
     // Strict schemas: no coercion ("1" is not a number, ["x"] is not a string), unknown fields refused.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true } },
@@ -56,6 +57,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandler(app);
   // First, so every answer carries them, including the 503 and 403 that the next hooks send.
   await installSecurityHeaders(app, deps.config);
+  // Shutting down (SIGTERM): the listening socket is closed, but a request can still arrive on a
+  // keep-alive connection. It is refused at once, with the connection, so the client retries on
+  // another instance; the requests already under way finish.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    return sendError(reply, new DomainError('shutting_down', 'The server is shutting down. Try again.', {}, 1));
+  });
   // Load shedding: when the event loop lags this far behind, answer 503 at once instead of queueing more work.
   await app.register(underPressure, {
     maxEventLoopDelay: deps.loadShedding?.maxEventLoopDelayMs ?? 1000,

@@ -3,7 +3,7 @@ import { databaseUnavailable, DomainError, invalidInput, notFound, rateLimited }
 import type { ErrorBody } from './schemas.js';
 
 /** HTTP's own refusals, raised by the HTTP layer only. */
-export const HTTP_ERROR_CODES = ['forbidden_origin', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type'] as const;
+export const HTTP_ERROR_CODES = ['forbidden_origin', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'shutting_down'] as const;
 
 /**
  * The one table from error code to HTTP status: domain code raises DomainErrors with a code and
@@ -24,6 +24,7 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   method_not_allowed: 405,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  shutting_down: 503,
   // accounts
   invalid_credentials: 401,
   sign_in_locked: 403,
