@@ -16,6 +16,7 @@ import { mailRoutes } from './mail/routes.js';
 import { installAccessControl } from './accounts/access.js';
 import { DomainError, notFound, overloaded } from './errors.js';
 import { httpError, installErrorHandler, sendError } from './http/errors.js';
+import { forwardedForWithoutPorts } from './limits/client-ip.js';
 import { healthRoutes } from './http/health.js';
 import { brandPageHtml } from './http/page-html.js';
 import { cookieNames } from './accounts/sessions.js';
@@ -55,6 +56,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandler(app);
+  if (deps.config.trustProxy !== false) {
+    // Before anything reads request.ip (Fastify derives it from the header on every read).
+    app.addHook('onRequest', async (request) => {
+      const header = request.raw.headers['x-forwarded-for'];
+      if (typeof header === 'string' && header.includes(':')) request.raw.headers['x-forwarded-for'] = forwardedForWithoutPorts(header);
+    });
+  }
   // First, so every answer carries them, including the 503 and 403 that the next hooks send.
   await installSecurityHeaders(app, deps.config);
   // Shutting down (SIGTERM): the listening socket is closed, but a request can still arrive on a

@@ -55,3 +55,22 @@ function formatIpv6(groups: number[]): string {
   if (bestStart === -1) return hex.join(':');
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
+
+/**
+ * X-Forwarded-For as proxies write it, reduced to addresses: some front ends (Azure Application
+ * Gateway, IIS ARR) write `ip:port` or `[ipv6]:port`. Left as they are, such an entry is not an
+ * address: a TRUST_PROXY list would not recognise the proxy, and a per-IP limit would count every
+ * connection of one client under a key of its own.
+ */
+export function forwardedForWithoutPorts(header: string): string {
+  return header
+    .split(',')
+    .map((entry) => {
+      const item = entry.trim();
+      const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(item);
+      if (bracketed) return bracketed[1]!;
+      const ipv4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(item);
+      return ipv4WithPort ? ipv4WithPort[1]! : item;
+    })
+    .join(', ');
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rateLimitKeyOfIp } from '../../src/limits/client-ip.js';
+import { forwardedForWithoutPorts, rateLimitKeyOfIp } from '../../src/limits/client-ip.js';
 import { makeTestApp, type TestContext } from '../helpers/app.js';
 
 describe('rateLimitKeyOfIp', () => {
@@ -82,6 +82,34 @@ describe('the forgot-password per-IP limit counts a /64 as one client', () => {
       expect((await verify('2001:db8:9:9::1')).statusCode).toBe(400);
       expect((await verify('2001:db8:9:9::2')).statusCode).toBe(429);
       expect((await verify('2001:db8:9:a::1')).statusCode).toBe(400);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('X-Forwarded-For entries with a port (Azure Application Gateway, IIS ARR)', () => {
+  it.each([
+    ['203.0.113.5:51234', '203.0.113.5'],
+    ['[2001:db8::1]:443', '2001:db8::1'],
+    ['[2001:db8::1]', '2001:db8::1'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['198.51.100.1:1, 10.0.0.4:8080', '198.51.100.1, 10.0.0.4'],
+    ['unknown', 'unknown'],
+  ])('%s → %s', (header, expected) => {
+    expect(forwardedForWithoutPorts(header)).toBe(expected);
+  });
+
+  it('one client behind a proxy that adds ports is one client to the per-IP limit, and is logged without the port', async () => {
+    const ctx = await makeTestApp({ env: { TRUST_PROXY: '1', LIMIT_FORGOT_PER_IP_PER_MINUTE: '1', LIMIT_FORGOT_PER_ADDRESS_PER_HOUR: '0' } });
+    try {
+      const forgot = (forwardedFor: string, n: number) =>
+        ctx.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: `someone.${n}@example.com` }, remoteAddress: '10.0.0.4', headers: { 'x-forwarded-for': forwardedFor } });
+      await forgot('203.0.113.5:51234', 1);
+      // The same client on its next connection: another source port, the same counter.
+      await forgot('203.0.113.5:51299', 2);
+      const rows = await ctx.db.selectFrom('mail_outbox').select('ip').execute();
+      expect(rows.map((r) => r.ip)).toEqual(['203.0.113.5']);
     } finally {
       await ctx.close();
     }
