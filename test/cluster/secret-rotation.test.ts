@@ -222,7 +222,7 @@ async function exerciseRotation(c: RotationCase): Promise<RotationResult> {
     const oldAfterRotation = ours().filter((d) => d.at > rotatedAt && d.credential === c.oldCredential).length;
     const failed = rows.filter((r) => r.status !== 'sent').length;
     console.log(
-      `rotation [${c.name}], SECRETS_CACHE_SECONDS=${TTL_SECONDS}: all ${lateRequests.length} emails requested ${CUTOFF_MS} ms or more after the new value was stored ` +
+      `rotation [${c.name}], SECRETS_CACHE_SECONDS=${TTL_SECONDS}: every email requested ${CUTOFF_MS} ms or more after the new value was stored (${lateRequests.length}) ` +
         `went out with it, sent by ${hosts.length === 1 ? 'the instance' : 'every instance'}; first email with it ${hosts.map((h) => `${h.split('.')[0]} +${pickupMs[h]} ms`).join(', ')}; ` +
         `meanwhile ${oldAfterRotation} went out with the old one and ${failed} failed`,
     );
