@@ -81,7 +81,11 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`server did not start: ${err}`);
+    if (Date.now() > deadline) {
+      // Not left running behind a failed test.
+      child.kill('SIGKILL');
+      throw new Error(`server did not start: ${err}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
