@@ -16,6 +16,13 @@ export type DeliveryRow = Selectable<MailOutboxTable>;
 export type RoutedMailer = Mailer & { readonly via?: DeliveredVia };
 
 export const GIVE_UP_AFTER_MS = 24 * 3_600_000;
+/**
+ * Attempts for a delivery the mail server refuses to authenticate. A refusal is permanent for one
+ * password, but a rotated secret reaches every instance only within SECRETS_CACHE_SECONDS: the
+ * retries (30 s, then 60 s later) read it again. Few, so a wrong password does not get the
+ * mailbox locked by the provider.
+ */
+export const AUTH_FAILURE_ATTEMPTS = 3;
 
 export interface NewDelivery {
   kind: DeliveryKind;
@@ -234,12 +241,15 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     await prepared.onSent?.();
   }
 
-  /** When the next attempt is due; undefined: give up (a permanent failure, or the next try would be past the deadline). */
+  /** When the next attempt is due; undefined: give up (a permanent failure, or the next try would be past the deadline or the link's expiry). */
   function retryAt(row: DeliveryRow, failure: MailSendError): number | undefined {
     const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
     // A server that says when to come back (Graph's 429 Retry-After) is not asked again sooner.
     const next = o.clock.now().getTime() + Math.max(backoff, (failure.retryAfterSeconds ?? 0) * 1000);
-    return failure.transient && next <= row.give_up_at ? next : undefined;
+    const retryable = failure.transient || (failure.code === 'auth_failed' && row.attempts < AUTH_FAILURE_ATTEMPTS);
+    // A try at or after the link's expiry would only mark the row expired: the sooner of the two is the deadline.
+    const deadline = row.not_after === null ? row.give_up_at : Math.min(row.give_up_at, row.not_after - 1);
+    return retryable && next <= deadline ? next : undefined;
   }
 
   async function retryOrFail(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null = null): Promise<void> {
