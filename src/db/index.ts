@@ -42,6 +42,10 @@ export function createDb(database: Config['database']): Db {
     });
     // An idle client's error (e.g. the server restarted) must not crash the process.
     pool.on('error', () => {});
+    // A client checked out between two statements has no listener of the pool's: PostgreSQL's
+    // FATAL on shutdown (57P01) arriving then would be an uncaught 'error' and end the process.
+    // The query under way fails instead, and the pool drops the broken client when it comes back.
+    pool.on('connect', (client) => client.on('error', () => {}));
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true, mode: 0o700 });

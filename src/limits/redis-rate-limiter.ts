@@ -31,7 +31,14 @@ export interface RedisRateLimiter extends RateLimiter {
 export function createRedisRateLimiter(url: string, deps: { clock: Clock; logger: Logger; prefix?: string }): RedisRateLimiter {
   const prefix = deps.prefix ?? 'gatehouse:';
   // Commands wait for the connection at start-up, but never longer than commandTimeout.
-  const redis = new Redis(url, { commandTimeout: 500, maxRetriesPerRequest: 1 });
+  const redis = new Redis(url, { commandTimeout: 500, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false });
+  // Once connected, a command while Redis is unreachable fails at once (the limit is not
+  // enforced) instead of waiting in the offline queue, from which ioredis would send it when
+  // Redis returns: a hit already let through would count in the next window, a stale DEL would
+  // wipe failures counted since.
+  redis.once('ready', () => {
+    redis.options.enableOfflineQueue = false;
+  });
   redis.on('error', (err: Error) => deps.logger.warn({ err: { message: err.message } }, 'redis unavailable'));
 
   const failOpen = <T>(what: string, fallback: T) => (err: unknown): T => {
