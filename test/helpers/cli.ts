@@ -95,7 +95,7 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
     stderr: () => err,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
