@@ -17,6 +17,8 @@ export interface Config {
     /** poolSize (DATABASE_POOL_SIZE, default 10): connections each pool may open; a server process has two (requests, and its delivery thread) */
     | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number };
   readonly redisUrl: string | undefined;
+  /** REDIS_KEY_PREFIX: what every key this deployment writes to Redis starts with, so deployments can share one Redis */
+  readonly redisKeyPrefix: string;
   readonly secrets: {
     readonly provider: SecretsProvider;
     readonly key: Buffer | undefined;
@@ -119,14 +121,18 @@ export function loadConfig(env: Env, options: { cwd?: string; stdoutIsTty?: bool
 
   let database: Config['database'] = { kind: 'sqlite', file: path.join(dataDir, 'gatehouse.sqlite') };
   const dbUrl = read('DATABASE_URL');
+  // Checked even on SQLite, so a bad value is found before the move to PostgreSQL.
+  const poolSize = int('DATABASE_POOL_SIZE', 10, 1, 1000);
   if (dbUrl !== undefined) {
-    if (/^postgres(ql)?:\/\//.test(dbUrl)) database = { kind: 'postgres', url: dbUrl, poolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000) };
+    if (/^postgres(ql)?:\/\//.test(dbUrl)) database = { kind: 'postgres', url: dbUrl, poolSize };
     else if (dbUrl.startsWith('sqlite:')) database = { kind: 'sqlite', file: path.resolve(cwd, dbUrl.slice('sqlite:'.length)) };
     else problems.push('DATABASE_URL must start with postgres:// (or sqlite:<path>)');
   }
 
   const redisUrl = read('REDIS_URL');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://');
+  const redisKeyPrefix = read('REDIS_KEY_PREFIX') ?? 'gatehouse:';
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(redisKeyPrefix)) problems.push('REDIS_KEY_PREFIX must be 1 to 64 letters, digits, colons, dots, dashes or underscores');
 
   const providerRaw = read('SECRETS_PROVIDER') ?? 'local';
   let provider: SecretsProvider = 'local';
@@ -194,6 +200,7 @@ export function loadConfig(env: Env, options: { cwd?: string; stdoutIsTty?: bool
     dataDir,
     database,
     redisUrl,
+    redisKeyPrefix,
     secrets: { provider, key, cacheSeconds: int('SECRETS_CACHE_SECONDS', 30, 0, 86_400), azureVaultUrl },
     mailDevInbox,
     resetTokenTtlMinutes: int('RESET_TOKEN_TTL_MINUTES', 60, 1, 1440),

@@ -36,7 +36,7 @@ export async function createRuntime(
   const redisLimiter =
     config.redisUrl === undefined
       ? undefined
-      : (await import('./limits/redis-rate-limiter.js')).createRedisRateLimiter(config.redisUrl, { clock: systemClock, logger });
+      : (await import('./limits/redis-rate-limiter.js')).createRedisRateLimiter(config.redisUrl, { clock: systemClock, logger, prefix: config.redisKeyPrefix });
   const limiter = redisLimiter ?? createMemoryRateLimiter(systemClock);
   const deps: AppDeps = {
     ...base,

@@ -36,6 +36,8 @@ describe('defaults', () => {
     const config = load({});
     expect(config).toMatchObject({
       redisUrl: undefined,
+      redisKeyPrefix: 'gatehouse:',
+      outboxLeaseSeconds: 120,
       secrets: { provider: 'local', key: undefined, cacheSeconds: 30, azureVaultUrl: undefined },
       mailDevInbox: undefined,
       resetTokenTtlMinutes: 60,
@@ -99,6 +101,10 @@ describe('validation', () => {
     ['LIMIT_LOGIN_PER_IP_PER_MINUTE', '-5'],
     ['SECRETS_PROVIDER', 'vault'],
     ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['REDIS_KEY_PREFIX', 'gate house'],
+    ['REDIS_KEY_PREFIX', 'x'.repeat(65)],
+    ['OUTBOX_LEASE_SECONDS', '4'],
+    ['DATABASE_POOL_SIZE', '0'],
     ['PUBLIC_URL', 'ftp://example.com'],
     ['PUBLIC_URL', 'https://example.com/?next=/'],
     ['PUBLIC_URL', 'https://example.com/#top'],

@@ -22,10 +22,9 @@ import { findTrustedTestCa } from '../helpers/tls.js';
 // password is the same everywhere; each instance's sender secret names the instance
 // (gatehouse-a@…), so every message the SMTP server receives says which instance sent it.
 //
-// Redis: the server always uses the key prefix "gatehouse:" (no setting), so these instances
-// share Redis with anything else using it. Every address and login here carries RUN, the per-IP
-// limits (keys shared by every client on 127.0.0.1) are off, and afterAll deletes the keys
-// under "gatehouse:" that name RUN.
+// Redis: the instances share one key prefix of this run's own (REDIS_KEY_PREFIX), so nothing
+// else using the same Redis counts with them, and afterAll deletes every key under it. The per-IP
+// limits are off: every request here comes from 127.0.0.1.
 
 const describeOnPostgres = await postgresSuite();
 const haveRedis = await redisOrSkip('multi-instance tests (test/cluster/multi-instance.test.ts)');
@@ -38,6 +37,8 @@ const describeCluster = haveRedis && ca !== undefined ? describeOnPostgres : des
 
 /** In every address and login of this run: the Redis keys it leaves are found by it. */
 const RUN = `mi${randomBytes(4).toString('hex')}`;
+/** What every key the three instances write to Redis starts with. */
+const REDIS_KEY_PREFIX = `gatehouse-${RUN}:`;
 /** Behind the load balancer: links in emails, the Origin of every request, the Message-ID's domain. */
 const PUBLIC_URL = 'http://gatehouse.test';
 const SMTP_PASSWORD = 'relay pass for the cluster';
@@ -53,7 +54,10 @@ const senderOf = (instanceName: string): string => `gatehouse-${instanceName.toL
 function sharedEnv(databaseUrl: string): Record<string, string> {
   return {
     DATABASE_URL: databaseUrl,
+    // 3 instances × 2 pools × 5 = 30 connections at most, beside the rest of the suite's.
+    DATABASE_POOL_SIZE: '5',
     REDIS_URL,
+    REDIS_KEY_PREFIX,
     PUBLIC_URL,
     MAIL_DEV_INBOX: 'false',
     SECRETS_PROVIDER: 'env',
@@ -171,7 +175,7 @@ describeCluster('three instances on one PostgreSQL database and one Redis', () =
     await Promise.all([cluster?.stop(), empty?.cluster?.stop()]);
     await smtp?.close();
     await Promise.all([pgDb?.drop(), empty?.pgDb.drop()]);
-    await deleteRedisKeys(`gatehouse:*${RUN}`);
+    await deleteRedisKeys(REDIS_KEY_PREFIX);
   });
 
   it('three instances starting at once on an empty database migrate it once, create one admin, print its password once, and all come up ready', async () => {
@@ -264,7 +268,7 @@ describeCluster('three instances on one PostgreSQL database and one Redis', () =
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
     let counted: string | null;
     try {
-      counted = await redis.get(`gatehouse:rl:forgot:address:${carol}`);
+      counted = await redis.get(`${REDIS_KEY_PREFIX}rl:forgot:address:${carol}`);
     } finally {
       redis.disconnect();
     }
@@ -273,7 +277,7 @@ describeCluster('three instances on one PostgreSQL database and one Redis', () =
     const delivered = smtp.to(carol);
     expect(delivered).toHaveLength(3);
     expect(new Set(delivered.map((m) => m.messageId)).size).toBe(3);
-    console.log(`forgot limit across instances: 9 requests (3 each on A, B, C) → ${delivered.length} emails; the count is kept in Redis (gatehouse:rl:forgot:address:<address> = ${counted}), not in PostgreSQL`);
+    console.log(`forgot limit across instances: 9 requests (3 each on A, B, C) → ${delivered.length} emails; the count is kept in Redis (${REDIS_KEY_PREFIX}rl:forgot:address:<address> = ${counted}), not in PostgreSQL`);
   });
 
   it(`${BULK} queued emails with three workers: each delivered exactly once`, async () => {

@@ -72,7 +72,8 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
   child.stdout!.on('data', (d) => (out += String(d)));
   child.stderr!.on('data', (d) => (err += String(d)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  // Generous: three servers starting at once on a loaded 2-core machine take a while each.
+  const deadline = Date.now() + 45_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${err}`);
     try {
