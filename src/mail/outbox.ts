@@ -233,8 +233,10 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       await mailer.send(prepared.message);
     } catch (err) {
       const failure = classifySendError(err);
-      await prepared.onFailed?.(failure, { gaveUp: retryAt(row, failure) === undefined });
-      await retryOrFail(row, failure, via);
+      // Decided once: what the handler is told is what the row becomes.
+      const next = retryAt(row, failure);
+      await prepared.onFailed?.(failure, { gaveUp: next === undefined });
+      await retryOrFail(row, failure, via, next);
       return;
     }
     await finish(row, { status: 'sent', sent_at: o.clock.now().getTime(), last_error: null, delivered_via: via });
@@ -252,8 +254,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     return retryable && next <= deadline ? next : undefined;
   }
 
-  async function retryOrFail(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null = null): Promise<void> {
-    const next = retryAt(row, failure);
+  async function retryOrFail(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null = null, next = retryAt(row, failure)): Promise<void> {
     const lastError = `${failure.code}: ${failure.message}`.slice(0, 500);
     // A failure before any mailer was chosen (not configured) keeps where the last try went.
     const where = via === null ? {} : { delivered_via: via };
