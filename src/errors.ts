@@ -29,6 +29,6 @@ export const rateLimited = (retryAfterSeconds: number): DomainError =>
 /** A shared resource is saturated (every core hashing and the queue behind them full): answer at once rather than queue. */
 export const overloaded = (retryAfterSeconds: number): DomainError =>
   new DomainError('overloaded', 'The server is busy. Try again in a few seconds.', {}, Math.max(1, Math.ceil(retryAfterSeconds)));
-/** The database cannot be reached (restarting, failing over, out of connections): try again shortly, nothing was half-done. */
+/** The database cannot be reached (restarting, failing over): try again shortly. */
 export const databaseUnavailable = (retryAfterSeconds: number): DomainError =>
   new DomainError('database_unavailable', 'The service cannot reach its database. Try again in a few seconds.', {}, Math.max(1, Math.ceil(retryAfterSeconds)));

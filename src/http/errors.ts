@@ -113,7 +113,8 @@ export function installErrorHandler(app: FastifyInstance): void {
 }
 
 // Socket errors, and PostgreSQL's class 08 (connection exception) and 57P01–57P03 (shutting down,
-// crashed, not accepting connections yet): the query never ran, or ran in a transaction that rolled back.
+// crashed, not accepting connections yet). Every write here is one statement or one transaction,
+// so none is left half-done; one cut off during its commit may or may not have been applied.
 const UNREACHABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 const UNREACHABLE_MESSAGES = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
 
