@@ -169,6 +169,8 @@ describeInBrowser('forgot-password and reset-password pages in Chromium', () => 
 
     await confirm.fill('password1');
     await page.getByRole('button', { name: 'Set new password' }).click();
+    // The server's answer shown first: until then aria-describedby names only the field's hint.
+    await page.getByText('This password is on a list of commonly used passwords.', { exact: true }).waitFor();
     const errorId = (await password.getAttribute('aria-describedby'))!.split(' ')[0];
     const reasons = page.locator(`[id="${errorId}"]`);
     await reasons.getByRole('listitem').first().waitFor();
