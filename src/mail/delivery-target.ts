@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/index.js';
 import type { DeliveredVia } from '../db/schema.js';
-import type { EmailSettings } from './settings.js';
+import { saveSettingsRow, type EmailSettings } from './settings.js';
 
 /**
  * Where every email goes: the dev mailbox on this machine, or the mail server of the saved email
@@ -43,13 +43,7 @@ export async function findDeliveryTarget(db: Db): Promise<DeliveryTarget | undef
 }
 
 export async function saveDeliveryTarget(db: Db, clock: Clock, target: DeliveryTarget, actorId: string | null): Promise<void> {
-  const value = JSON.stringify({ target });
-  const at = clock.now().getTime();
-  await db
-    .insertInto('settings')
-    .values({ key: KEY, value, updated_at: at, updated_by: actorId })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: at, updated_by: actorId }))
-    .execute();
+  await saveSettingsRow(db, clock, KEY, { target }, actorId);
 }
 
 /**

@@ -89,11 +89,16 @@ export async function findEmailSettings(db: Db): Promise<EmailSettings | undefin
 }
 
 export async function saveEmailSettings(db: Db, clock: Clock, settings: EmailSettings, actorId: string | null): Promise<void> {
-  const value = JSON.stringify(settings);
+  await saveSettingsRow(db, clock, KEY, settings, actorId);
+}
+
+/** One row of the settings table, as JSON, inserted or replaced; who changed it and when. */
+export async function saveSettingsRow(db: Db, clock: Clock, key: string, content: unknown, actorId: string | null): Promise<void> {
+  const value = JSON.stringify(content);
   const at = clock.now().getTime();
   await db
     .insertInto('settings')
-    .values({ key: KEY, value, updated_at: at, updated_by: actorId })
+    .values({ key, value, updated_at: at, updated_by: actorId })
     .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: at, updated_by: actorId }))
     .execute();
 }
