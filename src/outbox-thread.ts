@@ -4,7 +4,7 @@ import { loadConfig } from './config.js';
 import { createDb } from './db/index.js';
 import { createLogger } from './logger.js';
 import { cryptoRandom } from './random.js';
-import { recoveryHandlers } from './recovery/service.js';
+import { recoveryHandlers } from './recovery/delivery.js';
 import { createConfiguredSecretStore } from './secrets/index.js';
 import { chooseMailer, type OutboxThreadData } from './mail/index.js';
 import { createOutboxWorker } from './mail/outbox.js';

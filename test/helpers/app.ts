@@ -15,7 +15,7 @@ import { nextTestSeed } from './seed.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { createOutboxWorker, type OutboxWorker } from '../../src/mail/outbox.js';
 import type { Mailer, OutgoingMessage } from '../../src/mail/transport.js';
-import { recoveryHandlers } from '../../src/recovery/service.js';
+import { recoveryHandlers } from '../../src/recovery/delivery.js';
 
 /** A Mailer that keeps what it is given; `fail` makes the next sends throw the given error. */
 export function memoryMailer(): Mailer & { sent: OutgoingMessage[]; fail: Error | undefined } {

@@ -5,7 +5,7 @@ import type { DevInbox } from '../../src/mail/dev-inbox.js';
 import { chooseMailer } from '../../src/mail/index.js';
 import { createOutboxWorker } from '../../src/mail/outbox.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
-import { recoveryHandlers } from '../../src/recovery/service.js';
+import { recoveryHandlers } from '../../src/recovery/delivery.js';
 import { SECRETS, settingsFor, startSmtp, type SmtpFixture } from './fixtures.js';
 
 // Where mail goes is explicit: GET/PUT /api/settings/delivery (dev mailbox or the mail server),

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOutboxWorker } from '../../src/mail/outbox.js';
 import { MailSendError, type Mailer, type OutgoingMessage } from '../../src/mail/transport.js';
-import { recoveryHandlers } from '../../src/recovery/service.js';
+import { recoveryHandlers } from '../../src/recovery/delivery.js';
 import { addUser, makeTestApp, type TestContext } from '../helpers/app.js';
 
 let ctx: TestContext;

@@ -9,7 +9,7 @@ import { createMemoryRateLimiter } from '../../src/limits/rate-limiter.js';
 import { findEmailSettings, normalizeEmailSettings, saveEmailSettings } from '../../src/mail/settings.js';
 import { createOutboxWorker } from '../../src/mail/outbox.js';
 import { createConfiguredMailer, type Mailer } from '../../src/mail/transport.js';
-import { recoveryHandlers } from '../../src/recovery/service.js';
+import { recoveryHandlers } from '../../src/recovery/delivery.js';
 import { hashResetToken } from '../../src/recovery/tokens.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { STRONG_PASSWORD, addUser, makeTestApp, signIn, type TestContext } from '../helpers/app.js';

@@ -19,7 +19,7 @@ import { createOutboxWorker, type OutboxWorker } from '../../src/mail/outbox.js'
 import { findEmailSettings } from '../../src/mail/settings.js';
 import { createConfiguredMailer } from '../../src/mail/transport.js';
 import { cryptoRandom } from '../../src/random.js';
-import { recoveryHandlers } from '../../src/recovery/service.js';
+import { recoveryHandlers } from '../../src/recovery/delivery.js';
 import { createMemorySecretStore } from '../../src/secrets/memory.js';
 import { freePort } from '../helpers/cli.js';
 import { createPgTestDb, postgresSuite, type PostgresDescribe } from '../helpers/pg.js';
