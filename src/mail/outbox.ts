@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import { dialectOf, type Db } from '../db/index.js';
 import type { DeliveredVia, DeliveryKind, MailOutboxTable } from '../db/schema.js';
@@ -36,31 +36,33 @@ export interface NewDelivery {
 }
 
 export async function enqueueDelivery(db: Db, random: Random, d: NewDelivery): Promise<string> {
-  const id = random.uuid();
-  await db
-    .insertInto('mail_outbox')
-    .values({
-      id,
-      kind: d.kind,
-      user_id: d.userId,
-      lookup_email: d.lookupEmail ?? null,
-      to_address: d.toAddress,
-      status: 'queued',
-      attempts: 0,
-      next_attempt_at: d.nowMs,
-      locked_until: null,
-      last_error: null,
-      requested_at: d.nowMs,
-      not_after: d.notAfterMs,
-      give_up_at: d.nowMs + GIVE_UP_AFTER_MS,
-      sent_at: null,
-      ip: d.ip ?? null,
-      actor_id: d.actorId ?? null,
-      updated_at: d.nowMs,
-      delivered_via: null,
-    })
-    .execute();
-  return id;
+  const row = newDeliveryRow(random, d);
+  await db.insertInto('mail_outbox').values(row).execute();
+  return row.id;
+}
+
+/** A queued delivery's row, for callers that write it together with others (groupCommit). */
+export function newDeliveryRow(random: Random, d: NewDelivery): Insertable<MailOutboxTable> & { id: string } {
+  return {
+    id: random.uuid(),
+    kind: d.kind,
+    user_id: d.userId,
+    lookup_email: d.lookupEmail ?? null,
+    to_address: d.toAddress,
+    status: 'queued',
+    attempts: 0,
+    next_attempt_at: d.nowMs,
+    locked_until: null,
+    last_error: null,
+    requested_at: d.nowMs,
+    not_after: d.notAfterMs,
+    give_up_at: d.nowMs + GIVE_UP_AFTER_MS,
+    sent_at: null,
+    ip: d.ip ?? null,
+    actor_id: d.actorId ?? null,
+    updated_at: d.nowMs,
+    delivered_via: null,
+  };
 }
 
 /** How long finished deliveries stay visible to admins. */
