@@ -1,6 +1,7 @@
-import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kysely';
+import { sql, type ExpressionBuilder, type Expression, type Insertable, type SqlBool } from 'kysely';
 import type { Clock } from '../clock.js';
 import { dialectOf, type Database, type Db } from '../db/index.js';
+import type { AuditEventsTable } from '../db/schema.js';
 import { invalidInput } from '../errors.js';
 import { AUDIT_TYPES, type AuditEvent, type AuditOutcome, type AuditType } from './api-schemas.js';
 
@@ -30,20 +31,22 @@ export interface AuditInput {
 export type { AuditEvent };
 
 export async function recordAudit(db: Db, clock: Clock, input: AuditInput): Promise<void> {
-  await db
-    .insertInto('audit_events')
-    .values({
-      at: clock.now().getTime(),
-      type: input.type,
-      actor_id: input.actor?.id ?? null,
-      actor_label: input.actor?.label ?? null,
-      target_id: input.target?.id ?? null,
-      target_label: input.target?.label ?? null,
-      ip: input.ip ?? null,
-      outcome: input.outcome,
-      detail: input.detail === undefined ? null : JSON.stringify(input.detail),
-    })
-    .execute();
+  await db.insertInto('audit_events').values(auditRow(clock, input)).execute();
+}
+
+/** An event's row, for callers that write it together with others (groupCommit). */
+export function auditRow(clock: Clock, input: AuditInput): Insertable<AuditEventsTable> {
+  return {
+    at: clock.now().getTime(),
+    type: input.type,
+    actor_id: input.actor?.id ?? null,
+    actor_label: input.actor?.label ?? null,
+    target_id: input.target?.id ?? null,
+    target_label: input.target?.label ?? null,
+    ip: input.ip ?? null,
+    outcome: input.outcome,
+    detail: input.detail === undefined ? null : JSON.stringify(input.detail),
+  };
 }
 
 /** What the audit list and its export are narrowed to; every part is optional and they combine with AND. */

@@ -1,5 +1,6 @@
 import type { AppDeps } from '../deps.js';
-import { auditLabel as labelOf, recordAudit } from '../audit/audit.js';
+import { auditLabel as labelOf, auditRow, recordAudit } from '../audit/audit.js';
+import { groupCommitOf, type NewRow } from '../db/group-commit.js';
 import { invalidInput, rateLimited } from '../errors.js';
 import { weakPassword } from '../accounts/errors.js';
 import { invalidToken, noEmail, passwordMismatch, userDisabled } from './errors.js';
@@ -9,7 +10,7 @@ import { checkPassword } from '../accounts/policy.js';
 import { forgetFailedSignIns } from '../accounts/service.js';
 import { revokeUserSessions } from '../accounts/sessions.js';
 import { setPasswordHash, type UserRow } from '../accounts/users-repo.js';
-import { enqueueDelivery } from '../mail/outbox.js';
+import { enqueueDelivery, newDeliveryRow } from '../mail/outbox.js';
 import { consumeResetToken, findLiveToken, type TokenPurpose } from './tokens.js';
 
 /** A new user has longer than a forgetful one to act on the link. */
@@ -32,16 +33,19 @@ export async function requestPasswordReset(deps: RecoveryDeps, typed: string, ip
     deps.limiter.hit(`forgot:address:${key}`, deps.config.limits.forgotPerAddressPerHour, 3600),
   ]);
   const throttled = !byIp.allowed || !byAddress.allowed;
-  await recordAudit(deps.db, deps.clock, {
-    type: 'reset_requested',
-    ip,
-    outcome: throttled ? 'failure' : 'success',
-    detail: { email: maskEmail(email), ...(throttled ? { throttled: true } : {}) },
-  });
+  const audit: NewRow = {
+    table: 'audit_events',
+    values: auditRow(deps.clock, {
+      type: 'reset_requested',
+      ip,
+      outcome: throttled ? 'failure' : 'success',
+      detail: { email: maskEmail(email), ...(throttled ? { throttled: true } : {}) },
+    }),
+  };
   // Over a limit the answer stays the same 202; simply nothing is sent.
-  if (throttled) return;
-  // Two plain inserts rather than one transaction: 113 µs against 137 µs on SQLite, and two round trips fewer on PostgreSQL.
-  await enqueueDelivery(deps.db, deps.random, {
+  if (throttled) return groupCommitOf(deps.db).insert([audit]);
+  // Written with other requests' rows, one commit for many; answered once they are durable.
+  const delivery = newDeliveryRow(deps.random, {
     kind: 'reset',
     userId: null,
     lookupEmail: key,
@@ -50,6 +54,7 @@ export async function requestPasswordReset(deps: RecoveryDeps, typed: string, ip
     notAfterMs: nowMs + deps.config.resetTokenTtlMinutes * 60_000,
     ip,
   });
+  await groupCommitOf(deps.db).insert([audit, { table: 'mail_outbox', values: delivery }]);
   deps.outbox.wake();
 }
 
