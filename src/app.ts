@@ -64,7 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
   // First, so every answer carries them, including the 503 and 403 that the next hooks send.
-  await installSecurityHeaders(app, deps.config);
+  installSecurityHeaders(app, deps.config);
   // Shutting down (SIGTERM): the listening socket is closed, but a request can still arrive on a
   // keep-alive connection. It is refused at once, with the connection, so the client retries on
   // another instance; the requests already under way finish.

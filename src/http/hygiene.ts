@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import helmet from '@fastify/helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import helmet from 'helmet';
 import type { Config } from '../config.js';
 import { publicOrigins } from '../config.js';
 import { invalidInput, notFound } from '../errors.js';
@@ -23,8 +24,17 @@ export function installOriginCheck(app: FastifyInstance, config: Config): void {
   });
 }
 
-export async function installSecurityHeaders(app: FastifyInstance, config: Config): Promise<void> {
-  await app.register(helmet, {
+/**
+ * The security headers of every answer, worked out once by helmet from our options. (Its Fastify
+ * plugin builds the whole middleware again for every request: 9% of a forgot-password's CPU.)
+ */
+export function securityHeaders(config: Config): ReadonlyArray<readonly [string, string]> {
+  const headers = new Map<string, string>();
+  const collect = {
+    setHeader: (name: string, value: string | number) => headers.set(name.toLowerCase(), String(value)),
+    removeHeader: (name: string) => headers.delete(name.toLowerCase()),
+  };
+  helmet({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -44,6 +54,16 @@ export async function installSecurityHeaders(app: FastifyInstance, config: Confi
     referrerPolicy: { policy: 'no-referrer' },
     hsts: config.publicUrl.protocol === 'https:' ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     crossOriginEmbedderPolicy: false,
+  })(undefined as unknown as IncomingMessage, collect as unknown as ServerResponse, () => {});
+  return [...headers];
+}
+
+export function installSecurityHeaders(app: FastifyInstance, config: Config): void {
+  const headers = securityHeaders(config);
+  // On the raw response, as helmet does: they stay on every answer, errors included; a route may replace one (a CSP of its own).
+  app.addHook('onRequest', (request, reply, done) => {
+    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    done();
   });
   app.addHook('onSend', async (request, reply, payload) => {
     // The path as routed: //api/auth/me reaches the same handler and must not be cacheable either.

@@ -238,13 +238,12 @@ export async function mailRoutes(fastify: FastifyInstance, deps: AppDeps): Promi
     '/api/dev/mailbox/:id/html',
     {
       config: { access: 'public' },
-      // Our own policy replaces the app's: the mail's inline styles may apply, nothing else may load or run.
-      helmet: { contentSecurityPolicy: false },
       schema: { tags: ['dev'], params: idParams },
     },
     async (request, reply) => {
       const message = mailbox(request).find(request.params.id);
       if (message === undefined || message.html === null) throw notFound();
+      // Our own policy replaces the app's: the mail's inline styles may apply, nothing else may load or run.
       return reply.header('content-security-policy', DEV_MAIL_HTML_CSP).type('text/html; charset=utf-8').send(message.html);
     },
   );
