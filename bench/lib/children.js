@@ -8,6 +8,16 @@ import path from 'node:path';
 const children = new Set();
 /** @type {Set<string>} */
 const tempDirs = new Set();
+/** @type {{ async: () => Promise<void>, sync: () => void }[]} other things to undo (databases) */
+const cleanups = [];
+
+/**
+ * Registers something to undo once the children are stopped: `async` on every ordinary way out
+ * (end, error, Ctrl-C), `sync` as the last resort when the process exits without waiting.
+ */
+export function onCleanup(async, sync) {
+  cleanups.push({ async, sync });
+}
 
 export function tempDir(prefix) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gatehouse-bench-${prefix}-`));
@@ -36,6 +46,7 @@ export function stopChild(child, graceMs = 5000) {
 
 export async function stopAll() {
   await Promise.all([...children].map((c) => stopChild(c, 3000)));
+  for (const c of cleanups) await c.async().catch((err) => process.stderr.write(`bench: clean-up failed: ${err?.message ?? err}\n`));
   for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
 }
@@ -44,6 +55,13 @@ export async function stopAll() {
 function killLeftovers() {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  for (const c of cleanups) {
+    try {
+      c.sync();
+    } catch {
+      // last resort: nothing more to do
+    }
+  }
 }
 
 let installed = false;

@@ -78,17 +78,20 @@ function serverEnv(dataDir, extra = {}) {
 }
 
 /** `gatehouse …` on the data folder; cwd is the data folder so no project .env is read. */
-export async function cli(dataDir, args, input = '') {
-  const r = await run(process.execPath, [BIN, ...args], { env: serverEnv(dataDir), cwd: dataDir, input });
+export async function cli(dataDir, args, input = '', env = {}) {
+  const r = await run(process.execPath, [BIN, ...args], { env: serverEnv(dataDir, env), cwd: dataDir, input });
   if (r.code !== 0) throw new Error(`gatehouse ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
-/** `gatehouse serve` on a free port; resolves once /healthz answers and the start line is printed. */
-export async function startGatehouse(dataDir) {
+/**
+ * `gatehouse serve` on a free port; resolves once /healthz answers and the start line is printed.
+ * env: more variables (DATABASE_URL, MAIL_POOL_SIZE).
+ */
+export async function startGatehouse(dataDir, env = {}) {
   const port = await freePort();
   const child = track(
-    spawn(process.execPath, [BIN, 'serve'], { env: serverEnv(dataDir, { PORT: String(port) }), cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [BIN, 'serve'], { env: serverEnv(dataDir, { ...env, PORT: String(port) }), cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] }),
   );
   let out = '';
   let err = '';
@@ -122,8 +125,10 @@ export async function startGatehouse(dataDir) {
     port,
     origin: url,
     child,
+    dataDir,
+    databaseUrl: env.DATABASE_URL,
     /** what the server logged at warn and above (JSON lines), and stdout after the start line */
-    logs: () => [...out.split('\n').filter((l) => !l.startsWith('Gatehouse is running')), ...err.split('\n')].filter((l) => l.trim() !== '').join('\n'),
+    logs: () => [...out.split('\n').filter((l) => !l.includes('Gatehouse is running')), ...err.split('\n')].filter((l) => l.trim() !== '').join('\n'),
     /** how the server ended, when it ended on its own (a crash) */
     exited: () => exited,
     stop: () => stopChild(child, 10_000),
@@ -160,13 +165,14 @@ export const unknownEmail = (i) => `nobody-${String(i).padStart(4, '0')}@example
 /**
  * A data folder to copy for each scenario: an admin made with the CLI, `users` users made over
  * the HTTP API (each with `password`), the sender address in the secret store, and email
- * settings that point at the SMTP sink.
+ * settings that point at the SMTP sink. With env.DATABASE_URL, the database part goes there
+ * (the folder keeps the secret store).
  */
-export async function makeTemplate({ users, password, sinkPort, log }) {
+export async function makeTemplate({ users, password, sinkPort, log, env = {} }) {
   const dir = tempDir('template');
-  await cli(dir, ['users', 'create', '--username', ADMIN_USERNAME, '--name', 'Bench admin', '--role', 'system-admin'], `${password}\n`);
-  await cli(dir, ['secrets', 'set', SENDER_SECRET], 'bench-sender@example.com\n');
-  const server = await startGatehouse(dir);
+  await cli(dir, ['users', 'create', '--username', ADMIN_USERNAME, '--name', 'Bench admin', '--role', 'system-admin'], `${password}\n`, env);
+  await cli(dir, ['secrets', 'set', SENDER_SECRET], 'bench-sender@example.com\n', env);
+  const server = await startGatehouse(dir, env);
   try {
     const cookie = await login(server, ADMIN_USERNAME, password);
     const headers = { 'content-type': 'application/json', origin: server.origin, cookie };
@@ -190,6 +196,8 @@ export async function makeTemplate({ users, password, sinkPort, log }) {
     let settingsVia;
     if (put.ok) {
       settingsVia = 'PUT /api/settings/email';
+    } else if (env.DATABASE_URL !== undefined) {
+      throw new Error(`PUT /api/settings/email answered ${put.status}: ${await put.text()}`);
     } else {
       // The route is not there yet: the same row the route would write.
       writeEmailSettingsRow(path.join(dir, 'gatehouse.sqlite'), settings);
@@ -220,6 +228,13 @@ export function cloneDataDir(template, name) {
   const dir = tempDir(name);
   fs.cpSync(template, dir, { recursive: true });
   return dir;
+}
+
+/** Outbox rows by status of a running server's database: its SQLite file, or PostgreSQL. */
+export async function serverOutboxCounts(server) {
+  if (server.databaseUrl === undefined) return outboxCounts(server.dataDir);
+  const { pgOutboxCounts } = await import('./postgres.js');
+  return pgOutboxCounts(server.databaseUrl);
 }
 
 /** Outbox rows by status, read straight from the SQLite file (WAL lets a reader in beside the server). */

@@ -5,7 +5,7 @@ import { hashPassword as scryptHash, verifyPassword as scryptVerify } from '@bet
 // Gatehouse's parameters (src/accounts/passwords.ts; DESIGN §3).
 export const ARGON2ID = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
-/** Calls verify() back to back from `concurrency` loops for `seconds`; returns verifies/s. */
+/** Calls verify() (or hash()) back to back from `concurrency` loops for `seconds`; returns calls/s. */
 async function rate(verify, concurrency, seconds) {
   const endAt = performance.now() + seconds * 1000;
   const startedAt = performance.now();
@@ -35,6 +35,11 @@ export async function argon2Rates(password, { seconds, concurrencies }) {
   const out = {};
   for (const c of concurrencies) out[c] = await rate(() => argon2Verify(stored, password.normalize('NFKC')), c, seconds);
   return out;
+}
+
+/** argon2id hash() (what a password reset does once) `concurrency` at a time; hashes/s. */
+export async function argon2HashRate(password, { seconds, concurrency }) {
+  return rate(async () => (await argon2Hash(password.normalize('NFKC'), ARGON2ID)).startsWith('$argon2id$'), concurrency, seconds);
 }
 
 /** Better Auth's default: node:crypto scrypt N=16384 r=16 p=1 (its @better-auth/utils/password). */

@@ -4,10 +4,22 @@
 import fs from 'node:fs';
 import autocannon from 'autocannon';
 
-/** CPU milliseconds (user + system) a process has used so far; undefined off Linux. */
+/** CPU milliseconds (user + system) a process has used so far, all its threads; undefined off Linux. */
 export function processCpuMs(pid) {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU milliseconds of one thread of a process; by default its main thread (tid = pid), the one
+ * that runs the event loop: the request path, without worker_threads or libuv's pool.
+ */
+export function threadCpuMs(pid, tid = pid) {
+  return statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statCpuMs(file) {
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = fs.readFileSync(file, 'utf8').split(') ')[1].split(' ');
     // utime and stime, in clock ticks (100 per second on Linux).
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
@@ -21,6 +33,7 @@ export function processCpuMs(pid) {
  */
 export async function cannon(o) {
   const serverCpuBefore = o.serverPid === undefined ? undefined : processCpuMs(o.serverPid);
+  const mainCpuBefore = o.serverPid === undefined ? undefined : threadCpuMs(o.serverPid);
   const ownCpuBefore = process.cpuUsage();
   const payloads = o.bodies.map((b) => JSON.stringify(b));
   let next = 0;
@@ -48,6 +61,12 @@ export async function cannon(o) {
   if (serverCpuBefore !== undefined && serverCpuAfter !== undefined && m.total > 0) {
     m.serverCpuUsPerRequest = Math.round(((serverCpuAfter - serverCpuBefore) * 1000) / m.total);
     m.serverCores = round((serverCpuAfter - serverCpuBefore) / 1000 / result.duration, 2);
+  }
+  const mainCpuAfter = o.serverPid === undefined ? undefined : threadCpuMs(o.serverPid);
+  if (mainCpuBefore !== undefined && mainCpuAfter !== undefined && m.total > 0) {
+    // The event loop's thread only: what each request costs on the request path.
+    m.mainThreadCpuUsPerRequest = Math.round(((mainCpuAfter - mainCpuBefore) * 1000) / m.total);
+    m.mainThreadCores = round((mainCpuAfter - mainCpuBefore) / 1000 / result.duration, 2);
   }
   const own = process.cpuUsage(ownCpuBefore);
   m.loadGeneratorCores = round((own.user + own.system) / 1e6 / result.duration, 2);
