@@ -53,10 +53,14 @@ export interface Config {
   readonly graphBaseUrl: string;
   /** OUTBOX_LEASE_SECONDS: how long a claimed delivery is held before another worker may take it again */
   readonly outboxLeaseSeconds: number;
+  /** MAIL_POOL_SIZE: SMTP connections the delivery worker of this instance keeps open (nodemailer's maxConnections) */
+  readonly mailPoolSize: number;
 }
 
 export const DEFAULT_MAIL_SECRET_NAME_PATTERN = '^(smtp|mail)-';
 export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
+/** 3: Exchange Online refuses a fourth concurrent SMTP submission per mailbox (432 4.3.2). */
+export const DEFAULT_MAIL_POOL_SIZE = 3;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -222,6 +226,7 @@ export function loadConfig(env: Env, options: { cwd?: string; stdoutIsTty?: bool
     azureAuthorityHost: azureAuthorityHost?.replace(/\/+$/, ''),
     graphBaseUrl: graphBaseUrl.replace(/\/+$/, ''),
     outboxLeaseSeconds: int('OUTBOX_LEASE_SECONDS', 120, 5, 3600),
+    mailPoolSize: int('MAIL_POOL_SIZE', DEFAULT_MAIL_POOL_SIZE, 1, 50),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   for (const section of [config.database, config.secrets, config.limits, config.trustProxy, config.mailSecretNamePattern]) {

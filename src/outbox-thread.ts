@@ -23,7 +23,17 @@ const secrets = await createConfiguredSecretStore(config, data.env, systemClock)
 const devInboxMailer = data.devInboxPort === undefined ? undefined : createLoopbackMailer(data.devInboxPort, DEV_INBOX_FROM, config.publicUrl.hostname);
 const mailers = chooseMailer({ db, secrets, config, devInboxMailer });
 const base = { config, db, clock: systemClock, random: cryptoRandom };
-const worker = createOutboxWorker({ db, clock: systemClock, logger, mailer: mailers.mailer, handlers: recoveryHandlers(base), leaseMs: config.outboxLeaseSeconds * 1000 });
+const worker = createOutboxWorker({
+  db,
+  clock: systemClock,
+  logger,
+  mailer: mailers.mailer,
+  handlers: recoveryHandlers(base),
+  leaseMs: config.outboxLeaseSeconds * 1000,
+  // Each pool connection sends one message at a time; a second one per connection waits in the
+  // pool, so a connection that finishes starts its next message at once.
+  concurrency: 2 * config.mailPoolSize,
+});
 worker.start();
 
 parentPort!.on('message', (message: unknown) => {

@@ -51,6 +51,7 @@ export function chooseMailer(o: { db: Db; secrets: SecretStore; config: Config; 
     messageIdDomain: o.config.publicUrl.hostname,
     tokens: createTokenSource({ authorityHost: o.config.azureAuthorityHost }),
     graphBaseUrl: o.config.graphBaseUrl,
+    poolSize: o.config.mailPoolSize,
   });
   return {
     async mailer() {

@@ -1,10 +1,10 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Insertable, Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import { dialectOf, type Db } from '../db/index.js';
 import type { DeliveredVia, DeliveryKind, MailOutboxTable } from '../db/schema.js';
-import type { Random } from '../random.js';
+import { uuidV7, type Random } from '../random.js';
 import { classifySendError, type Mailer, type MailSendError, type OutgoingMessage } from './transport.js';
 import type { Delivery } from './api-schemas.js';
 
@@ -44,7 +44,8 @@ export async function enqueueDelivery(db: Db, random: Random, d: NewDelivery): P
 /** A queued delivery's row, for callers that write it together with others (groupCommit). */
 export function newDeliveryRow(random: Random, d: NewDelivery): Insertable<MailOutboxTable> & { id: string } {
   return {
-    id: random.uuid(),
+    // Time-ordered: a busy outbox's new rows go to the end of its key index (see uuidV7).
+    id: uuidV7(random, d.nowMs),
     kind: d.kind,
     user_id: d.userId,
     lookup_email: d.lookupEmail ?? null,
@@ -114,17 +115,32 @@ export type Prepared =
   | { action: 'drop' }
   /** the link would already have expired */
   | { action: 'expire' }
-  | {
-      action: 'send';
-      message: OutgoingMessage;
-      userId: string;
-      toAddress: string;
-      onSent?: () => Promise<void>;
-      /** after every failed attempt; `gaveUp`: no retry follows (a permanent failure, or past the deadline) */
-      onFailed?: (err: MailSendError, outcome: { gaveUp: boolean }) => Promise<void>;
-    };
+  | PreparedSend;
 
-export type DeliveryHandler = (row: DeliveryRow) => Promise<Prepared>;
+export interface PreparedSend {
+  action: 'send';
+  message: OutgoingMessage;
+  userId: string;
+  toAddress: string;
+}
+
+/** How one send ended, as its handler's `settle` is told. */
+export interface SendOutcome {
+  row: DeliveryRow;
+  send: PreparedSend;
+  /** undefined: the server accepted the message */
+  failure: MailSendError | undefined;
+  /** no retry follows (a permanent failure, or past the deadline) */
+  gaveUp: boolean;
+}
+
+/** A kind of delivery: what its rows become at send time, and what their outcomes write besides the rows. */
+export interface DeliveryHandler {
+  /** one answer per row, in the rows' order, for a batch of claimed rows of this kind */
+  prepare(rows: readonly DeliveryRow[]): Promise<Prepared[]>;
+  /** runs in the transaction that records the outcomes' rows (audit events, a failed link voided) */
+  settle(trx: Db, outcomes: readonly SendOutcome[]): Promise<void>;
+}
 
 export interface OutboxWorkerOptions {
   db: Db;
@@ -137,10 +153,13 @@ export interface OutboxWorkerOptions {
   baseBackoffMs?: number;
   maxBackoffMs?: number;
   leaseMs?: number;
+  /** rows claimed (and prepared) at once; at least `concurrency` */
   batchSize?: number;
-  /** deliveries being sent at once by start()'s loop */
+  /** messages handed to the mailer at once: twice the SMTP pool keeps each connection's next message waiting for it */
   concurrency?: number;
   pollIntervalMs?: number;
+  /** outcomes are written together, at the latest this long after the first of them */
+  flushIntervalMs?: number;
 }
 
 export interface OutboxWorker {
@@ -152,32 +171,45 @@ export interface OutboxWorker {
   drain(): Promise<number>;
 }
 
+/** The columns an attempt's end may set. */
+type Finish = Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email' | 'delivered_via' | 'user_id' | 'to_address'>>;
+const FINISH_COLUMNS = ['status', 'last_error', 'sent_at', 'next_attempt_at', 'lookup_email', 'delivered_via', 'user_id', 'to_address'] as const;
+
+/** What is written for one claimed row: its deletion, or its attempt's end (and the send's outcome, for its handler). */
+type Outcome = { row: DeliveryRow; drop: true } | { row: DeliveryRow; drop?: false; set: Finish; sent?: SendOutcome };
+
+/** A prepared message waiting for a free place in the pool, bound to the mailer chosen for its batch. */
+interface Ready {
+  row: DeliveryRow;
+  send: PreparedSend;
+  mailer: RoutedMailer;
+}
+
 export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const baseBackoffMs = o.baseBackoffMs ?? 30_000;
   const maxBackoffMs = o.maxBackoffMs ?? 30 * 60_000;
   const leaseMs = o.leaseMs ?? 120_000;
-  const batchSize = o.batchSize ?? 20;
   const concurrency = o.concurrency ?? 10;
+  const batchSize = Math.max(o.batchSize ?? 20, concurrency);
   const pollIntervalMs = o.pollIntervalMs ?? 1000;
   const postgres = dialectOf(o.db) === 'postgres';
-
-  let running = false;
-  let loop: Promise<void> | undefined;
+  const nowMs = (): number => o.clock.now().getTime();
+  const results = createOutcomeWriter({ db: o.db, logger: o.logger, handlers: o.handlers, nowMs, flushRows: batchSize, flushIntervalMs: o.flushIntervalMs ?? 10 });
 
   async function claim(limit: number): Promise<DeliveryRow[]> {
-    const nowMs = o.clock.now().getTime();
+    const now = nowMs();
     return o.db
       .updateTable('mail_outbox')
-      .set((eb) => ({ status: 'sending', locked_until: nowMs + leaseMs, attempts: eb('attempts', '+', 1), updated_at: nowMs }))
+      .set((eb) => ({ status: 'sending', locked_until: now + leaseMs, attempts: eb('attempts', '+', 1), updated_at: now }))
       .where('id', 'in', (eb) => {
         let sub = eb
           .selectFrom('mail_outbox')
           .select('id')
           .where((w) =>
             w.or([
-              w.and([w('status', 'in', ['queued', 'retrying']), w('next_attempt_at', '<=', nowMs)]),
+              w.and([w('status', 'in', ['queued', 'retrying']), w('next_attempt_at', '<=', now)]),
               // A worker that died mid-send left its lease behind; the row is taken again.
-              w.and([w('status', '=', 'sending'), w('locked_until', '<=', nowMs)]),
+              w.and([w('status', '=', 'sending'), w('locked_until', '<=', now)]),
             ]),
           )
           .orderBy('next_attempt_at')
@@ -190,92 +222,123 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       .execute();
   }
 
-  /**
-   * Ends this attempt: the row leaves the worker's lease. Only while the row is still this
-   * attempt's: a send that outlived its lease may have been claimed again by another worker
-   * (attempts counts claims), whose outcome must not be overwritten by this stale one.
-   */
-  async function finish(row: DeliveryRow, set: Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email' | 'delivered_via'>>): Promise<void> {
-    await o.db
-      .updateTable('mail_outbox')
-      .set({ ...set, locked_until: null, updated_at: o.clock.now().getTime() })
-      .where('id', '=', row.id)
-      .where('attempts', '=', row.attempts)
-      .execute();
-  }
-
-  async function processRow(row: DeliveryRow): Promise<void> {
-    let prepared: Prepared;
-    try {
-      prepared = await o.handlers[row.kind](row);
-    } catch (err) {
-      o.logger.error({ err, deliveryId: row.id }, 'preparing a delivery failed');
-      await retryOrFail(row, classifySendError(err));
-      return;
-    }
-    if (prepared.action === 'drop') {
-      await o.db.deleteFrom('mail_outbox').where('id', '=', row.id).execute();
-      return;
-    }
-    if (prepared.action === 'expire') {
-      await finish(row, { status: 'expired', lookup_email: null });
-      return;
-    }
-    // Looked up once: a retry goes to the same account, and the typed address is no longer kept.
-    await o.db
-      .updateTable('mail_outbox')
-      .set({ user_id: prepared.userId, to_address: prepared.toAddress, lookup_email: null })
-      .where('id', '=', row.id)
-      .execute();
-    // Where this attempt went: kept on the row whether it was sent or failed (the Mail page shows it).
-    let via: DeliveredVia | null = null;
-    try {
-      const mailer = await o.mailer();
-      via = mailer.via ?? null;
-      await mailer.send(prepared.message);
-    } catch (err) {
-      const failure = classifySendError(err);
-      // Decided once: what the handler is told is what the row becomes.
-      const next = retryAt(row, failure);
-      await prepared.onFailed?.(failure, { gaveUp: next === undefined });
-      await retryOrFail(row, failure, via, next);
-      return;
-    }
-    await finish(row, { status: 'sent', sent_at: o.clock.now().getTime(), last_error: null, delivered_via: via });
-    await prepared.onSent?.();
-  }
-
   /** When the next attempt is due; undefined: give up (a permanent failure, or the next try would be past the deadline or the link's expiry). */
   function retryAt(row: DeliveryRow, failure: MailSendError): number | undefined {
     const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
     // A server that says when to come back (Graph's 429 Retry-After) is not asked again sooner.
-    const next = o.clock.now().getTime() + Math.max(backoff, (failure.retryAfterSeconds ?? 0) * 1000);
+    const next = nowMs() + Math.max(backoff, (failure.retryAfterSeconds ?? 0) * 1000);
     const retryable = failure.transient || (failure.code === 'auth_failed' && row.attempts < AUTH_FAILURE_ATTEMPTS);
     // A try at or after the link's expiry would only mark the row expired: the sooner of the two is the deadline.
     const deadline = row.not_after === null ? row.give_up_at : Math.min(row.give_up_at, row.not_after - 1);
     return retryable && next <= deadline ? next : undefined;
   }
 
-  async function retryOrFail(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null = null, next = retryAt(row, failure)): Promise<void> {
+  /** The row after a failed attempt: retrying at `next`, or failed. */
+  function failedAttempt(row: DeliveryRow, failure: MailSendError, via: DeliveredVia | null, next: number | undefined): Finish {
     const lastError = `${failure.code}: ${failure.message}`.slice(0, 500);
     // A failure before any mailer was chosen (not configured) keeps where the last try went.
     const where = via === null ? {} : { delivered_via: via };
-    if (next === undefined) {
-      o.logger.warn({ deliveryId: row.id, kind: row.kind, attempts: row.attempts, error: failure.code }, 'outbox: delivery given up');
-      await finish(row, { status: 'failed', last_error: lastError, ...where });
-    } else {
-      await finish(row, { status: 'retrying', last_error: lastError, next_attempt_at: next, ...where });
+    if (next !== undefined) return { status: 'retrying', last_error: lastError, next_attempt_at: next, ...where };
+    o.logger.warn({ deliveryId: row.id, kind: row.kind, attempts: row.attempts, error: failure.code }, 'outbox: delivery given up');
+    return { status: 'failed', last_error: lastError, ...where };
+  }
+
+  // Looked up once: a retry goes to the same account, and the typed address is no longer kept.
+  const addressed = (send: PreparedSend): Finish => ({ user_id: send.userId, to_address: send.toAddress, lookup_email: null });
+
+  function sendFailed({ row, send }: { row: DeliveryRow; send: PreparedSend }, err: unknown, via: DeliveredVia | null): void {
+    const failure = classifySendError(err);
+    // Decided once: what the handler is told is what the row becomes.
+    const next = retryAt(row, failure);
+    const set = { ...addressed(send), ...failedAttempt(row, failure, via, next) };
+    results.add({ row, set, sent: { row, send, failure, gaveUp: next === undefined } });
+  }
+
+  async function deliver(item: Ready): Promise<void> {
+    try {
+      await item.mailer.send(item.send.message);
+    } catch (err) {
+      sendFailed(item, err, item.mailer.via ?? null);
+      return;
+    }
+    // Where this attempt went: kept on the row whether it was sent or failed (the Mail page shows it).
+    const set: Finish = { ...addressed(item.send), status: 'sent', sent_at: nowMs(), last_error: null, delivered_via: item.mailer.via ?? null };
+    results.add({ row: item.row, set, sent: { row: item.row, send: item.send, failure: undefined, gaveUp: false } });
+  }
+
+  /** Asks each kind's handler about its rows; the sends come back in the rows' order. */
+  async function prepare(rows: DeliveryRow[]): Promise<{ row: DeliveryRow; send: PreparedSend }[]> {
+    const kinds = [...new Set(rows.map((r) => r.kind))];
+    const decided = await Promise.all(kinds.map((kind) => prepareKind(rows.filter((r) => r.kind === kind))));
+    return decided.flat();
+  }
+
+  async function prepareKind(rows: DeliveryRow[]): Promise<{ row: DeliveryRow; send: PreparedSend }[]> {
+    let prepared: Prepared[];
+    try {
+      prepared = await o.handlers[rows[0]!.kind].prepare(rows);
+    } catch (err) {
+      o.logger.error({ err, deliveryIds: rows.map((r) => r.id) }, 'preparing deliveries failed');
+      const failure = classifySendError(err);
+      for (const row of rows) results.add({ row, set: failedAttempt(row, failure, null, retryAt(row, failure)) });
+      return [];
+    }
+    const sends: { row: DeliveryRow; send: PreparedSend }[] = [];
+    rows.forEach((row, i) => {
+      const p = prepared[i]!;
+      if (p.action === 'drop') results.add({ row, drop: true });
+      else if (p.action === 'expire') results.add({ row, set: { status: 'expired', lookup_email: null } });
+      else sends.push({ row, send: p });
+    });
+    return sends;
+  }
+
+  // Sending: prepared messages wait in `ready` and go to the mailer, up to `concurrency` at once,
+  // the moment a place frees up; the next batch is claimed and prepared while these are sent.
+  const ready: Ready[] = [];
+  let sending = 0;
+  let idleWaiters: (() => void)[] = [];
+  /** rows may be due beyond those claimed: a wake, or a claim that came back full */
+  let due = true;
+
+  function pump(): void {
+    while (sending < concurrency && ready.length > 0) {
+      const item = ready.shift()!;
+      sending += 1;
+      void deliver(item)
+        .catch((err: unknown) => o.logger.error({ err, deliveryId: item.row.id }, 'outbox worker: a delivery failed unexpectedly'))
+        .finally(() => {
+          sending -= 1;
+          pump();
+          if (due && ready.length < concurrency) notify();
+          if (sending === 0 && ready.length === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+        });
     }
   }
 
-  async function runOnce(): Promise<number> {
+  const sendsDone = (): Promise<void> => (sending === 0 && ready.length === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)));
+
+  /** Claims and prepares one batch and queues its messages; the number of rows claimed. */
+  async function claimBatch(): Promise<number> {
     const rows = await claim(batchSize);
-    await Promise.all(rows.map((row) => processRow(row)));
+    if (rows.length === 0) return 0;
+    const sends = await prepare(rows);
+    if (sends.length === 0) return rows.length;
+    // One mailer for the batch: the settings and the delivery target are read once, not per message.
+    let mailer: RoutedMailer;
+    try {
+      mailer = await o.mailer();
+    } catch (err) {
+      for (const s of sends) sendFailed(s, err, null);
+      return rows.length;
+    }
+    for (const s of sends) ready.push({ ...s, mailer });
+    pump();
     return rows.length;
   }
 
-  // Rows are sent continuously, up to `concurrency` at once: a slow send holds one slot, not a batch.
-  const inFlight = new Set<Promise<void>>();
+  let running = false;
+  let loop: Promise<void> | undefined;
   let signal: (() => void) | undefined;
   let signalled = false;
   const notify = (): void => {
@@ -299,31 +362,22 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
 
   async function run(): Promise<void> {
     while (running) {
-      let claimed = 0;
-      const free = concurrency - inFlight.size;
-      if (free > 0) {
+      // The next batch is claimed while the pool still has a batch's worth to send: it never waits for the database.
+      if (ready.length < concurrency) {
+        due = false;
         try {
-          const rows = await claim(free);
-          claimed = rows.length;
-          for (const row of rows) {
-            const p: Promise<void> = processRow(row)
-              .catch((err: unknown) => o.logger.error({ err, deliveryId: row.id }, 'outbox worker: a delivery failed unexpectedly'))
-              .finally(() => {
-                inFlight.delete(p);
-                notify();
-              });
-            inFlight.add(p);
-          }
+          if ((await claimBatch()) === batchSize) due = true;
         } catch (err) {
           o.logger.warn({ err }, 'outbox worker: claiming deliveries failed');
         }
       }
       // Let request handlers run between claims: rows that need no I/O must not hold the loop.
       await yieldToLoop();
-      if (claimed > 0 && inFlight.size < concurrency) continue;
+      if (due && ready.length < concurrency) continue;
       await waitForSignal(pollIntervalMs);
     }
-    await Promise.all(inFlight);
+    await sendsDone();
+    await results.flush();
   }
 
   return {
@@ -336,19 +390,109 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       running = false;
       notify();
       await loop;
+      await results.flush();
     },
     wake() {
       // After the current request has answered: with SQLite the worker's first claim would
       // otherwise run before the response leaves, and the time it takes would depend on the account.
-      setImmediate(notify);
+      setImmediate(() => {
+        due = true;
+        notify();
+      });
     },
     async drain() {
       let total = 0;
       for (;;) {
-        const n = await runOnce();
+        const n = await claimBatch();
+        await sendsDone();
+        await results.flush();
         total += n;
         if (n === 0) return total;
       }
     },
   };
+}
+
+/**
+ * Writes the outcomes of many attempts together: one transaction for every outcome that arrived
+ * within `flushIntervalMs` (or `flushRows` of them), with one DELETE for the dropped rows, one
+ * UPDATE for the others and each handler's `settle` once. A row becomes `sent` only after the
+ * server accepted its message; a crash before the write leaves the row leased, and it is sent
+ * again once the lease runs out: at worst twice, never lost.
+ */
+function createOutcomeWriter(o: {
+  db: Db;
+  logger: Logger;
+  handlers: Record<DeliveryKind, DeliveryHandler>;
+  nowMs: () => number;
+  flushRows: number;
+  flushIntervalMs: number;
+}): { add(outcome: Outcome): void; flush(): Promise<void> } {
+  let pending: Outcome[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let writing: Promise<void> = Promise.resolve();
+
+  function schedule(): void {
+    if (pending.length >= o.flushRows) void flush();
+    else timer ??= setTimeout(() => void flush(), o.flushIntervalMs);
+  }
+
+  /** Writes what is pending, after the write under way; resolves once everything added before the call is written. */
+  function flush(): Promise<void> {
+    clearTimeout(timer);
+    timer = undefined;
+    const batch = pending;
+    pending = [];
+    writing = writing.then(() => (batch.length === 0 ? undefined : write(batch)));
+    return writing;
+  }
+
+  async function write(batch: Outcome[]): Promise<void> {
+    try {
+      await o.db.transaction().execute(async (trx) => {
+        const dropped = batch.filter((b) => b.drop).map((b) => b.row.id);
+        if (dropped.length > 0) await trx.deleteFrom('mail_outbox').where('id', 'in', dropped).execute();
+        const ended = batch.flatMap((b) => (b.drop ? [] : [b]));
+        if (ended.length > 0) await finishAll(trx, ended, o.nowMs());
+        const sent = ended.flatMap((b) => (b.sent === undefined ? [] : [b.sent]));
+        for (const kind of new Set(sent.map((s) => s.row.kind))) {
+          await o.handlers[kind].settle(
+            trx,
+            sent.filter((s) => s.row.kind === kind),
+          );
+        }
+      });
+    } catch (err) {
+      // The rows keep their leases: they are claimed again once these run out, and sent again.
+      o.logger.error({ err, deliveryIds: batch.map((b) => b.row.id) }, 'outbox worker: recording delivery outcomes failed');
+    }
+  }
+
+  return {
+    add(outcome) {
+      pending.push(outcome);
+      schedule();
+    },
+    flush,
+  };
+}
+
+/**
+ * Ends many attempts in one UPDATE, each row with its own values (CASE on the id). Only while a
+ * row is still its attempt's: a send that outlived its lease may have been claimed again by
+ * another worker (attempts counts claims), whose outcome must not be overwritten by this stale one.
+ */
+async function finishAll(trx: Db, ended: { row: DeliveryRow; set: Finish }[], nowMs: number): Promise<void> {
+  const set: Record<string, unknown> = { locked_until: null, updated_at: nowMs };
+  for (const column of FINISH_COLUMNS) {
+    const setting = ended.filter((e) => column in e.set);
+    if (setting.length === 0) continue;
+    const cases = setting.map((e) => sql`when ${e.row.id} then ${e.set[column]}`);
+    set[column] = sql`case ${sql.ref('id')} ${sql.join(cases, sql` `)} else ${sql.ref(column)} end`;
+  }
+  await trx
+    .updateTable('mail_outbox')
+    .set(set)
+    .where((eb) => eb.or(ended.map((e) => eb.and([eb('id', '=', e.row.id), eb('attempts', '=', e.row.attempts)]))))
+    .execute();
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import nodemailer, { type SMTPTransportOptions, type Transporter } from 'nodemailer';
 import type { SecretStore } from '../secrets/store.js';
-import { DEFAULT_GRAPH_BASE_URL, DEFAULT_MAIL_SECRET_NAME_PATTERN } from '../config.js';
+import { DEFAULT_GRAPH_BASE_URL, DEFAULT_MAIL_POOL_SIZE, DEFAULT_MAIL_SECRET_NAME_PATTERN } from '../config.js';
 import { createTokenSource, GRAPH_SCOPE, OUTLOOK_SCOPE, TokenError, type TokenSource } from './entra.js';
 import { GraphError, graphSendMail, type GraphSituation } from './graph.js';
 import { readSenderSecrets, type MailCredentials } from './sender-secrets.js';
@@ -194,6 +194,8 @@ export interface MailSenderOptions {
   tokens?: TokenSource;
   /** GRAPH_BASE_URL */
   graphBaseUrl?: string;
+  /** MAIL_POOL_SIZE: SMTP connections open at once (each sends one message at a time) */
+  poolSize?: number;
 }
 
 interface Pool {
@@ -215,6 +217,7 @@ export function createMailSender(secrets: SecretStore, options: MailSenderOption
   const messageIdDomain = options.messageIdDomain ?? 'localhost';
   const tokens = options.tokens ?? createTokenSource();
   const graphBaseUrl = options.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL;
+  const poolSize = options.poolSize ?? DEFAULT_MAIL_POOL_SIZE;
   let current: Pool | undefined;
   const open = new Set<Pool>();
   const closePool = (pool: Pool): void => {
@@ -240,7 +243,7 @@ export function createMailSender(secrets: SecretStore, options: MailSenderOption
     const key = createHash('sha256').update(JSON.stringify([settings, credentials, accessToken ?? null])).digest('hex');
     if (current?.key !== key) {
       const replaced = current;
-      const transporter = nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials, accessToken }), pool: true, maxConnections: 3, maxMessages: 100 });
+      const transporter = nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials, accessToken }), pool: true, maxConnections: poolSize, maxMessages: 100 });
       current = { key, transporter, from: credentials.from, sending: 0 };
       open.add(current);
       if (replaced !== undefined) closeIfIdle(replaced);

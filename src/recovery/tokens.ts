@@ -16,30 +16,52 @@ export function hashResetToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+export interface MintInput {
+  user: UserRow;
+  deliveryId: string;
+  purpose: TokenPurpose;
+  nowMs: number;
+  expiresAtMs: number;
+}
+
+/** Mints the one live token of a user: mintResetTokens for one. */
+export async function mintResetToken(db: Db, random: Random, input: MintInput): Promise<string> {
+  const [token] = await mintResetTokens(db, random, [input]);
+  return token!;
+}
+
 /**
- * Mints the one live token of a user. One upsert on the unique reset_tokens(user_id): the row
- * is replaced, not added beside, so a new request (or a retry of the same delivery) voids the
- * last link on every database, also when mints of one account run at once on several workers
- * or instances — the last mint wins and every earlier link is dead.
+ * Mints a token for each input, in one upsert on the unique reset_tokens(user_id): the row is
+ * replaced, not added beside, so a new request (or a retry of the same delivery) voids the last
+ * link on every database, also when mints of one account run at once on several workers or
+ * instances — the last mint wins and every earlier link is dead. Within one call the mints
+ * count as made in the inputs' order: an account's last input holds its live token, and the
+ * others' links are dead from the start.
  */
-export async function mintResetToken(
-  db: Db,
-  random: Random,
-  input: { user: UserRow; deliveryId: string; purpose: TokenPurpose; nowMs: number; expiresAtMs: number },
-): Promise<string> {
-  const token = random.bytes(TOKEN_BYTES).toString('base64url');
+export async function mintResetTokens(db: Db, random: Random, inputs: readonly MintInput[]): Promise<string[]> {
+  const tokens = inputs.map(() => random.bytes(TOKEN_BYTES).toString('base64url'));
+  const lastOfUser = new Map(inputs.map((input, i) => [input.user.id, i]));
+  // PostgreSQL refuses one upsert that touches a row twice; the rows go in account order, so two
+  // instances minting for the same accounts lock them in the same order and never deadlock.
+  const rows = [...lastOfUser]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, i]) => {
+      const input = inputs[i]!;
+      return {
+        token_hash: hashResetToken(tokens[i]!),
+        user_id: input.user.id,
+        delivery_id: input.deliveryId,
+        purpose: input.purpose,
+        created_at: input.nowMs,
+        expires_at: input.expiresAtMs,
+        bound_password_changed_at: input.user.password_changed_at,
+        bound_email: input.user.email_normalized,
+      };
+    });
+  if (rows.length === 0) return tokens;
   await db
     .insertInto('reset_tokens')
-    .values({
-      token_hash: hashResetToken(token),
-      user_id: input.user.id,
-      delivery_id: input.deliveryId,
-      purpose: input.purpose,
-      created_at: input.nowMs,
-      expires_at: input.expiresAtMs,
-      bound_password_changed_at: input.user.password_changed_at,
-      bound_email: input.user.email_normalized,
-    })
+    .values(rows)
     .onConflict((oc) =>
       oc.column('user_id').doUpdateSet((eb) => ({
         token_hash: eb.ref('excluded.token_hash'),
@@ -53,7 +75,7 @@ export async function mintResetToken(
       })),
     )
     .execute();
-  return token;
+  return tokens;
 }
 
 /**
@@ -61,7 +83,13 @@ export async function mintResetToken(
  * attempt of the same delivery on another worker, may have minted the account's live token.
  */
 export async function deleteResetToken(db: Db, token: string): Promise<void> {
-  await db.deleteFrom('reset_tokens').where('token_hash', '=', hashResetToken(token)).execute();
+  await deleteResetTokens(db, [token]);
+}
+
+/** deleteResetToken for many links, in one statement. */
+export async function deleteResetTokens(db: Db, tokens: readonly string[]): Promise<void> {
+  if (tokens.length === 0) return;
+  await db.deleteFrom('reset_tokens').where('token_hash', 'in', tokens.map(hashResetToken)).execute();
 }
 
 export interface LiveToken {
