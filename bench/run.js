@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ask, forkReady, installCleanup, stopAll, stopChild, tempDir } from './lib/children.js';
+import { ask, forkReady, installCleanup, interrupted, stopAll, stopChild, tempDir } from './lib/children.js';
 import { cannon, round, warmThenMeasure } from './lib/load.js';
 import { ROOT, cloneDataDir, ensureBuilt, makeTemplate, pendingOf, serverOutboxCounts, startGatehouse, unknownEmail, userEmail } from './lib/gatehouse.js';
 import { ARGON2ID, argon2HashRate, argon2Rates, scryptRates } from './lib/hash-rate.js';
@@ -80,7 +80,7 @@ const rows = [];
 const warnings = [];
 
 async function scenario(id, title, fn) {
-  if (!selected(id)) return;
+  if (!selected(id) || interrupted()) return;
   const loadAverage = round(os.loadavg()[0], 2);
   log(`${id}: ${title} (load average ${loadAverage})`);
   try {
@@ -602,7 +602,7 @@ function readVersion(pkg) {
 
 let reported = false;
 function report() {
-  if (reported) return;
+  if (reported || interrupted()) return;
   reported = true;
   const headers = { scenario: 'scenario', rate: 'rate', p50: 'p50', p99: 'p99', cpu: 'server CPU/req', notes: 'notes' };
   const cols = ['scenario', 'rate', 'p50', 'p99', 'cpu'];

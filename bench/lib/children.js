@@ -65,12 +65,17 @@ function killLeftovers() {
 }
 
 let installed = false;
+let interruptedBy;
+/** The signal that stopped the run (Ctrl-C), if one did: nothing measured after it counts. */
+export const interrupted = () => interruptedBy;
+
 export function installCleanup() {
   if (installed) return;
   installed = true;
   process.on('exit', killLeftovers);
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.once(signal, () => {
+      interruptedBy = signal;
       process.stderr.write(`\nbench: ${signal}, stopping child processes…\n`);
       stopAll().finally(() => process.exit(130));
     });
