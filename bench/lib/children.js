@@ -140,16 +140,29 @@ export function ask(child, message, timeoutMs = 10_000) {
   });
 }
 
-/** Runs a command to completion; resolves with its exit code and output. */
-export function run(command, args, { env, cwd, input = '' } = {}) {
+/**
+ * Runs a command to completion; resolves with its exit code and output. Past timeoutMs it is
+ * killed and the promise rejects (a one-off command that never exits must not hang the bench).
+ */
+export function run(command, args, { env, cwd, input = '', timeoutMs } = {}) {
   return new Promise((resolve, reject) => {
     const child = track(spawn(command, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            child.kill('SIGKILL');
+            reject(new Error(`${path.basename(command)} ${args.join(' ')} did not exit within ${timeoutMs / 1000} s; its output: ${(stdout + stderr).trim().slice(-500)}`));
+          }, timeoutMs);
     child.stdout.on('data', (d) => (stdout += String(d)));
     child.stderr.on('data', (d) => (stderr += String(d)));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
     child.stdin.end(input);
   });
 }

@@ -79,7 +79,8 @@ function serverEnv(dataDir, extra = {}) {
 
 /** `gatehouse …` on the data folder; cwd is the data folder so no project .env is read. */
 export async function cli(dataDir, args, input = '', env = {}) {
-  const r = await run(process.execPath, [BIN, ...args], { env: serverEnv(dataDir, env), cwd: dataDir, input });
+  // One hash and a few rows: seconds at most, even on a busy machine.
+  const r = await run(process.execPath, [BIN, ...args], { env: serverEnv(dataDir, env), cwd: dataDir, input, timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`gatehouse ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
 }
