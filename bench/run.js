@@ -104,6 +104,7 @@ const firstLine = (s) => String(s).split('\n')[0].slice(0, 160);
 const fmtRate = (n, unit = 'req/s') => (n === undefined ? '—' : `${n.toLocaleString('en-US', { maximumFractionDigits: 1 })} ${unit}`);
 const fmtMs = (n) => (n === undefined ? '—' : `${n} ms`);
 const fmtCpu = (us) => (us === undefined ? '—' : `${us.toLocaleString('en-US')} µs`);
+const minus = (a, b) => (a === undefined || b === undefined ? undefined : a - b);
 const ratioOf = (a, b) => (a === undefined || b === undefined || b === 0 ? undefined : round(a / b, 2));
 
 /** A table row for an HTTP load result. */
@@ -333,7 +334,8 @@ async function forgotPasswordScenario(ctx, server, { label, memory: measureMemor
       label,
       m,
       202,
-      `${ratio ?? '?'}× baseline req/s, ${cpuRatio ?? '?'}× its CPU/req; main thread ${fmtCpu(m.mainThreadCpuUsPerRequest)}/req (target ≤ 250 µs)${vsSqlite}; ` +
+      `${ratio ?? '?'}× baseline req/s, ${cpuRatio ?? '?'}× its CPU/req; main thread ${fmtCpu(m.mainThreadCpuUsPerRequest)}/req (target ≤ 250 µs), ` +
+        `other threads ${fmtCpu(minus(m.serverCpuUsPerRequest, m.mainThreadCpuUsPerRequest))}${vsSqlite}; ` +
         `worker sent ${sentDuringRun} of ~${knownDuringRun} known-address emails during the run (${mail.emailsPerSecondDuringRun}/s), backlog ${backlogAtEnd}, ${drainNote}${memoryNote}`,
     ),
   );
@@ -447,6 +449,7 @@ async function emailDeliveryScenario(ctx, { env, maxConnections, label, pool }) 
     notes:
       `${viaWorker.received}/${viaWorker.accepted} at the sink ${viaWorker.secondsToLastEmail} s after the first request ` +
       `(the requests took ${viaWorker.enqueueSeconds} s); ${ratio}× direct with ${maxConnections} connections; ` +
+      `CPU/email: main thread ${fmtCpu(viaWorker.mainThreadCpuUsPerEmail)}, other threads (the outbox thread) ${fmtCpu(minus(viaWorker.serverCpuUsPerEmail, viaWorker.mainThreadCpuUsPerEmail))}; ` +
       `SMTP connections at once: ${viaWorker.smtpConnectionsAtOnce} (${viaWorker.smtpConnectionsOpened} opened)${unread}` +
       (viaWorker.complete ? '' : ` — INCOMPLETE after 60 s, outbox ${JSON.stringify(viaWorker.outbox)}`) +
       (viaWorker.accepted < CONFIG.resetEmails ? ` | ${CONFIG.resetEmails - viaWorker.accepted} requests not accepted: ${JSON.stringify(viaWorker.statusCodes)}` : ''),

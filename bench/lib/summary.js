@@ -43,6 +43,8 @@ const emailFigures = (r) => ({
   received: r.viaWorker.received,
   accepted: r.viaWorker.accepted,
   serverCpuUsPerEmail: r.viaWorker.serverCpuUsPerEmail,
+  mainThreadCpuUsPerEmail: r.viaWorker.mainThreadCpuUsPerEmail,
+  directClientCpuUsPerEmail: r.direct.clientCpuUsPerEmail,
   mailPoolSizeKnownToServer: r.mailPoolSizeKnownToServer,
 });
 
