@@ -41,6 +41,9 @@ const SCENARIOS = [
   'scryptRaw',
 ];
 
+/** The scenarios that run Gatehouse on a copy of the SQLite template. */
+const ON_SQLITE_TEMPLATE = ['forgotPassword', 'signIn', 'signInSaturated', 'resetCompletion', 'emailDelivery', 'emailDeliveryPool10', 'timingGatehouse'];
+
 const CONFIG = {
   durationSeconds: num('BENCH_DURATION', 8),
   warmupSeconds: num('BENCH_WARMUP', 2),
@@ -191,8 +194,7 @@ async function main() {
   };
   log(`SMTP sink on 127.0.0.1:${ctx.sinkPort}`);
 
-  const needsGatehouse = SCENARIOS.filter((id) => !['baseline', 'argon2Raw', 'timingControl', 'betterAuth', 'betterAuthArgon2', 'timingBetterAuth', 'scryptRaw', 'pgForgotPassword', 'pgSignIn'].includes(id)).some(selected);
-  if (needsGatehouse) {
+  if (ON_SQLITE_TEMPLATE.some(selected)) {
     log(`preparing data: admin, ${CONFIG.users} users, sender secret, email settings`);
     ctx.template = await makeTemplate({ users: CONFIG.users, password, sinkPort: ctx.sinkPort, log });
   }
