@@ -606,6 +606,8 @@ function readVersion(pkg) {
 }
 
 let reported = false;
+/** What stopped the run before its end, if something did (the JSON line says it). */
+let fatal;
 function report() {
   if (reported || interrupted()) return;
   reported = true;
@@ -617,7 +619,7 @@ function report() {
   process.stdout.write(`\n${line(headers)}\n${'-'.repeat(cols.reduce((a, k) => a + width[k] + 2, 0) + 40)}\n${rows.map(line).join('\n')}\n`);
   for (const warning of warnings) process.stdout.write(`\nwarning: ${warning}\n`);
   const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg() };
-  const summary = summarize({ results, startedAtMs, seconds, machine, leftOverDatabases: postgres.leftOver() });
+  const summary = { ...(fatal ? { error: fatal } : {}), ...summarize({ results, startedAtMs, seconds, machine, leftOverDatabases: postgres.leftOver() }) };
   const out = {
     startedAt: new Date(startedAtMs).toISOString(),
     seconds,
@@ -643,6 +645,7 @@ try {
   await main();
 } catch (err) {
   exitCode = 1;
+  fatal = firstLine(err instanceof Error ? err.message : String(err));
   process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
 } finally {
   await stopAll();
