@@ -84,13 +84,15 @@ export interface OutboxThreadData {
  * account up, minting its token and talking SMTP never run on the event loop that answers
  * requests, so no request's timing depends on the work another request caused.
  */
-export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; entry?: URL }): OutboxControl {
+export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; entry?: URL; preload?: boolean }): OutboxControl {
   const entry = o.entry ?? new URL('../outbox-thread.js', import.meta.url);
   let thread: Worker | undefined;
+  let started = false;
   let stopping = false;
   const spawn = (): void => {
     const t = new Worker(entry, { workerData: data });
     thread = t;
+    if (started) t.postMessage('start');
     t.on('error', (err) => o.logger.error({ err }, 'outbox thread failed'));
     t.on('exit', (code) => {
       if (stopping || thread !== t) return;
@@ -101,9 +103,15 @@ export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; e
       }, 1000).unref();
     });
   };
+  // Loaded now, started later: the thread's code is compiled while the server starts, so the
+  // first deliveries do not wait for it (half a second on a busy machine).
+  if (o.preload === true) spawn();
   return {
     start() {
+      if (started) return;
+      started = true;
       if (thread === undefined) spawn();
+      else thread.postMessage('start');
     },
     wake() {
       thread?.postMessage('wake');
@@ -133,7 +141,7 @@ export async function createMailRuntime(o: {
   // smtp-server and mailparser are loaded only when the dev mailbox runs (never in production).
   const devInbox =
     o.role === 'server' && devInboxWanted(o.config) ? await (await import('./dev-inbox.js')).startDevInbox({ clock: o.clock, random: o.random }) : undefined;
-  const worker = startOutboxThread({ env: { ...o.env }, devInboxPort: devInbox?.port }, { logger: o.logger });
+  const worker = startOutboxThread({ env: { ...o.env }, devInboxPort: devInbox?.port }, { logger: o.logger, preload: o.role === 'server' });
   return {
     worker,
     devInbox,

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { sql, type Insertable, type Selectable } from 'kysely';
+import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import { dialectOf, type Db } from '../db/index.js';
 import type { DeliveredVia, DeliveryKind, MailOutboxTable } from '../db/schema.js';
@@ -153,9 +153,9 @@ export interface OutboxWorkerOptions {
   baseBackoffMs?: number;
   maxBackoffMs?: number;
   leaseMs?: number;
-  /** rows claimed (and prepared) at once; at least `concurrency` */
+  /** rows drain() claims (and prepares) at once */
   batchSize?: number;
-  /** messages handed to the mailer at once: twice the SMTP pool keeps each connection's next message waiting for it */
+  /** messages handed to the mailer at once by start()'s loop: beyond what the pool sends, they wait in it prepared */
   concurrency?: number;
   pollIntervalMs?: number;
   /** outcomes are written together, at the latest this long after the first of them */
@@ -172,13 +172,13 @@ export interface OutboxWorker {
 }
 
 /** The columns an attempt's end may set. */
-type Finish = Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email' | 'delivered_via' | 'user_id' | 'to_address'>>;
-const FINISH_COLUMNS = ['status', 'last_error', 'sent_at', 'next_attempt_at', 'lookup_email', 'delivered_via', 'user_id', 'to_address'] as const;
+type Finish = Partial<Pick<DeliveryRow, 'status' | 'last_error' | 'sent_at' | 'next_attempt_at' | 'lookup_email' | 'delivered_via'>>;
+const FINISH_COLUMNS = ['status', 'last_error', 'sent_at', 'next_attempt_at', 'lookup_email', 'delivered_via'] as const;
 
 /** What is written for one claimed row: its deletion, or its attempt's end (and the send's outcome, for its handler). */
 type Outcome = { row: DeliveryRow; drop: true } | { row: DeliveryRow; drop?: false; set: Finish; sent?: SendOutcome };
 
-/** A prepared message waiting for a free place in the pool, bound to the mailer chosen for its batch. */
+/** A prepared message, bound to the mailer chosen for its batch. */
 interface Ready {
   row: DeliveryRow;
   send: PreparedSend;
@@ -190,7 +190,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const maxBackoffMs = o.maxBackoffMs ?? 30 * 60_000;
   const leaseMs = o.leaseMs ?? 120_000;
   const concurrency = o.concurrency ?? 10;
-  const batchSize = Math.max(o.batchSize ?? 20, concurrency);
+  const batchSize = o.batchSize ?? 20;
   const pollIntervalMs = o.pollIntervalMs ?? 1000;
   const postgres = dialectOf(o.db) === 'postgres';
   const nowMs = (): number => o.clock.now().getTime();
@@ -243,15 +243,11 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     return { status: 'failed', last_error: lastError, ...where };
   }
 
-  // Looked up once: a retry goes to the same account, and the typed address is no longer kept.
-  const addressed = (send: PreparedSend): Finish => ({ user_id: send.userId, to_address: send.toAddress, lookup_email: null });
-
   function sendFailed({ row, send }: { row: DeliveryRow; send: PreparedSend }, err: unknown, via: DeliveredVia | null): void {
     const failure = classifySendError(err);
     // Decided once: what the handler is told is what the row becomes.
     const next = retryAt(row, failure);
-    const set = { ...addressed(send), ...failedAttempt(row, failure, via, next) };
-    results.add({ row, set, sent: { row, send, failure, gaveUp: next === undefined } });
+    results.add({ row, set: failedAttempt(row, failure, via, next), sent: { row, send, failure, gaveUp: next === undefined } });
   }
 
   async function deliver(item: Ready): Promise<void> {
@@ -262,7 +258,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       return;
     }
     // Where this attempt went: kept on the row whether it was sent or failed (the Mail page shows it).
-    const set: Finish = { ...addressed(item.send), status: 'sent', sent_at: nowMs(), last_error: null, delivered_via: item.mailer.via ?? null };
+    const set: Finish = { status: 'sent', sent_at: nowMs(), last_error: null, delivered_via: item.mailer.via ?? null };
     results.add({ row: item.row, set, sent: { row: item.row, send: item.send, failure: undefined, gaveUp: false } });
   }
 
@@ -293,37 +289,39 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     return sends;
   }
 
-  // Sending: prepared messages wait in `ready` and go to the mailer, up to `concurrency` at once,
-  // the moment a place frees up; the next batch is claimed and prepared while these are sent.
-  const ready: Ready[] = [];
-  let sending = 0;
+  // Sending: every prepared message goes to the mailer at once, up to `concurrency` of them; the
+  // pool sends as many as it has connections and queues the rest, so while it sends, the next
+  // batch is claimed and prepared.
+  let inFlight = 0;
   let idleWaiters: (() => void)[] = [];
-  /** rows may be due beyond those claimed: a wake, or a claim that came back full */
-  let due = true;
+  /** rows may be due beyond those claimed: a claim came back full */
+  let backlog = false;
+  /** With a backlog, the next claim waits until this many places are free: fewer, larger batches. */
+  const refillAt = Math.ceil(concurrency / 2);
 
-  function pump(): void {
-    while (sending < concurrency && ready.length > 0) {
-      const item = ready.shift()!;
-      sending += 1;
-      void deliver(item)
-        .catch((err: unknown) => o.logger.error({ err, deliveryId: item.row.id }, 'outbox worker: a delivery failed unexpectedly'))
-        .finally(() => {
-          sending -= 1;
-          pump();
-          if (due && ready.length < concurrency) notify();
-          if (sending === 0 && ready.length === 0) for (const resolve of idleWaiters.splice(0)) resolve();
-        });
-    }
+  function send(item: Ready): void {
+    inFlight += 1;
+    void deliver(item)
+      .catch((err: unknown) => o.logger.error({ err, deliveryId: item.row.id }, 'outbox worker: a delivery failed unexpectedly'))
+      .finally(() => {
+        inFlight -= 1;
+        if (backlog && concurrency - inFlight === refillAt) notify();
+        if (inFlight > 0) return;
+        // Nothing else to wait for: the outcomes are written now rather than at the next interval.
+        void results.flush();
+        for (const resolve of idleWaiters.splice(0)) resolve();
+      });
   }
 
-  const sendsDone = (): Promise<void> => (sending === 0 && ready.length === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)));
+  const sendsDone = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)));
 
-  /** Claims and prepares one batch and queues its messages; the number of rows claimed. */
-  async function claimBatch(): Promise<number> {
-    const rows = await claim(batchSize);
+  /** Claims and prepares up to `limit` rows and hands their messages to the mailer; the number of rows claimed. */
+  async function claimBatch(limit: number): Promise<number> {
+    const rows = await claim(limit);
     if (rows.length === 0) return 0;
     const sends = await prepare(rows);
     if (sends.length === 0) return rows.length;
+    await address(o.db, sends);
     // One mailer for the batch: the settings and the delivery target are read once, not per message.
     let mailer: RoutedMailer;
     try {
@@ -332,8 +330,7 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       for (const s of sends) sendFailed(s, err, null);
       return rows.length;
     }
-    for (const s of sends) ready.push({ ...s, mailer });
-    pump();
+    for (const s of sends) send({ ...s, mailer });
     return rows.length;
   }
 
@@ -362,18 +359,19 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
 
   async function run(): Promise<void> {
     while (running) {
-      // The next batch is claimed while the pool still has a batch's worth to send: it never waits for the database.
-      if (ready.length < concurrency) {
-        due = false;
+      const free = concurrency - inFlight;
+      // With rows already waiting, a new one changes nothing: the claim waits for half the places.
+      if (free > 0 && !(backlog && free < refillAt)) {
         try {
-          if ((await claimBatch()) === batchSize) due = true;
+          backlog = (await claimBatch(free)) === free;
         } catch (err) {
           o.logger.warn({ err }, 'outbox worker: claiming deliveries failed');
         }
       }
       // Let request handlers run between claims: rows that need no I/O must not hold the loop.
       await yieldToLoop();
-      if (due && ready.length < concurrency) continue;
+      if (backlog && concurrency - inFlight >= refillAt) continue;
+      // Woken by a new row, by the sends of a backlog freeing half the places, or by the poll.
       await waitForSignal(pollIntervalMs);
     }
     await sendsDone();
@@ -395,15 +393,12 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     wake() {
       // After the current request has answered: with SQLite the worker's first claim would
       // otherwise run before the response leaves, and the time it takes would depend on the account.
-      setImmediate(() => {
-        due = true;
-        notify();
-      });
+      setImmediate(notify);
     },
     async drain() {
       let total = 0;
       for (;;) {
-        const n = await claimBatch();
+        const n = await claimBatch(batchSize);
         await sendsDone();
         await results.flush();
         total += n;
@@ -478,21 +473,36 @@ function createOutcomeWriter(o: {
 }
 
 /**
- * Ends many attempts in one UPDATE, each row with its own values (CASE on the id). Only while a
- * row is still its attempt's: a send that outlived its lease may have been claimed again by
- * another worker (attempts counts claims), whose outcome must not be overwritten by this stale one.
+ * Ends many attempts in one UPDATE. Only while a row is still its attempt's: a send that outlived
+ * its lease may have been claimed again by another worker (attempts counts claims), whose outcome
+ * must not be overwritten by this stale one.
  */
 async function finishAll(trx: Db, ended: { row: DeliveryRow; set: Finish }[], nowMs: number): Promise<void> {
-  const set: Record<string, unknown> = { locked_until: null, updated_at: nowMs };
-  for (const column of FINISH_COLUMNS) {
-    const setting = ended.filter((e) => column in e.set);
-    if (setting.length === 0) continue;
-    const cases = setting.map((e) => sql`when ${e.row.id} then ${e.set[column]}`);
-    set[column] = sql`case ${sql.ref('id')} ${sql.join(cases, sql` `)} else ${sql.ref(column)} end`;
-  }
   await trx
     .updateTable('mail_outbox')
-    .set(set)
+    .set({ ...eachOwn(ended, FINISH_COLUMNS), locked_until: null, updated_at: nowMs })
     .where((eb) => eb.or(ended.map((e) => eb.and([eb('id', '=', e.row.id), eb('attempts', '=', e.row.attempts)]))))
     .execute();
+}
+
+/** Looked up once, before the send: a retry goes to the same account, and the typed address is no longer kept. */
+async function address(db: Db, sends: { row: DeliveryRow; send: PreparedSend }[]): Promise<void> {
+  const rows = sends.map(({ row, send }) => ({ row, set: { user_id: send.userId, to_address: send.toAddress } }));
+  await db
+    .updateTable('mail_outbox')
+    .set({ ...eachOwn(rows, ['user_id', 'to_address'] as const), lookup_email: null })
+    .where('id', 'in', rows.map((r) => r.row.id))
+    .execute();
+}
+
+/** SET values that differ by row, for one UPDATE of many rows: `case id when … then … else column end` per column. */
+function eachOwn<S extends Partial<DeliveryRow>>(rows: { row: DeliveryRow; set: S }[], columns: readonly (keyof S & keyof DeliveryRow)[]): Record<string, RawBuilder<unknown>> {
+  const set: Record<string, RawBuilder<unknown>> = {};
+  for (const column of columns) {
+    const setting = rows.filter((r) => column in r.set);
+    if (setting.length === 0) continue;
+    const cases = setting.map((r) => sql`when ${r.row.id} then ${r.set[column]}`);
+    set[column] = sql`case ${sql.ref('id')} ${sql.join(cases, sql` `)} else ${sql.ref(column)} end`;
+  }
+  return set;
 }

@@ -160,7 +160,11 @@ describe.skipIf(ca === undefined).sequential('forgot-password with managed ident
   });
 
   it('stores, shows and logs no token or identity header, and talked to nothing but 127.0.0.1', async () => {
-    const outbox = await db.selectFrom('mail_outbox').selectAll().execute();
+    // The last email has arrived; its row is marked sent once the worker writes its outcomes.
+    const outbox = await waitFor('4 deliveries marked sent', async () => {
+      const rows = await db.selectFrom('mail_outbox').selectAll().execute();
+      return rows.filter((r) => r.status === 'sent').length === 4 ? rows : undefined;
+    });
     const audit = await db.selectFrom('audit_events').selectAll().execute();
     const api = await (await fetch(`${url}/api/mail/deliveries?limit=200`, { headers: { cookie: admin } })).text();
     const places = { mail_outbox: JSON.stringify(outbox), audit_events: JSON.stringify(audit), deliveries: api, logs: ctx.logs.join('') };
