@@ -296,8 +296,11 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   let idleWaiters: (() => void)[] = [];
   /** rows may be due beyond those claimed: a claim came back full */
   let backlog = false;
-  /** With a backlog, the next claim waits until this many places are free: fewer, larger batches. */
-  const refillAt = Math.ceil(concurrency / 2);
+  /**
+   * With a backlog, the next claim waits until this many places are free: fewer, larger batches,
+   * claimed while two thirds are still in flight, enough to cover the batch's round trips.
+   */
+  const refillAt = Math.ceil(concurrency / 3);
 
   function send(item: Ready): void {
     inFlight += 1;
@@ -319,18 +322,21 @@ export function createOutboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   async function claimBatch(limit: number): Promise<number> {
     const rows = await claim(limit);
     if (rows.length === 0) return 0;
+    // One mailer for the batch, read while the rows are prepared: the settings and the delivery
+    // target are read once, not per message.
+    const chosen = o.mailer().then(
+      (mailer) => ({ mailer }),
+      (err: unknown) => ({ err }),
+    );
     const sends = await prepare(rows);
     if (sends.length === 0) return rows.length;
     await address(o.db, sends);
-    // One mailer for the batch: the settings and the delivery target are read once, not per message.
-    let mailer: RoutedMailer;
-    try {
-      mailer = await o.mailer();
-    } catch (err) {
-      for (const s of sends) sendFailed(s, err, null);
+    const choice = await chosen;
+    if ('err' in choice) {
+      for (const s of sends) sendFailed(s, choice.err, null);
       return rows.length;
     }
-    for (const s of sends) send({ ...s, mailer });
+    for (const s of sends) send({ ...s, mailer: choice.mailer });
     return rows.length;
   }
 
