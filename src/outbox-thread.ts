@@ -62,3 +62,4 @@ parentPort!.on('message', (message: unknown) => {
     })();
   }
 });
+parentPort!.postMessage('loaded');

@@ -84,17 +84,24 @@ export interface OutboxThreadData {
  * account up, minting its token and talking SMTP never run on the event loop that answers
  * requests, so no request's timing depends on the work another request caused.
  */
-export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; entry?: URL; preload?: boolean }): OutboxControl {
+export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; entry?: URL; preload?: boolean }): OutboxControl & { loaded: Promise<void> } {
   const entry = o.entry ?? new URL('../outbox-thread.js', import.meta.url);
   let thread: Worker | undefined;
   let started = false;
   let stopping = false;
+  let markLoaded!: () => void;
+  const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
   const spawn = (): void => {
     const t = new Worker(entry, { workerData: data });
     thread = t;
     if (started) t.postMessage('start');
+    t.on('message', (message: unknown) => {
+      if (message === 'loaded') markLoaded();
+    });
     t.on('error', (err) => o.logger.error({ err }, 'outbox thread failed'));
     t.on('exit', (code) => {
+      // A thread that failed to load holds nothing up; it is started again below.
+      markLoaded();
       if (stopping || thread !== t) return;
       o.logger.error({ code }, 'outbox thread exited; restarting in 1 s');
       // A queued row is durable: a restarted thread picks it up, including one left mid-send.
@@ -107,6 +114,7 @@ export function startOutboxThread(data: OutboxThreadData, o: { logger: Logger; e
   // first deliveries do not wait for it (half a second on a busy machine).
   if (o.preload === true) spawn();
   return {
+    loaded,
     start() {
       if (started) return;
       started = true;
@@ -141,7 +149,11 @@ export async function createMailRuntime(o: {
   // smtp-server and mailparser are loaded only when the dev mailbox runs (never in production).
   const devInbox =
     o.role === 'server' && devInboxWanted(o.config) ? await (await import('./dev-inbox.js')).startDevInbox({ clock: o.clock, random: o.random }) : undefined;
-  const worker = startOutboxThread({ env: { ...o.env }, devInboxPort: devInbox?.port }, { logger: o.logger, preload: o.role === 'server' });
+  const server = o.role === 'server';
+  const worker = startOutboxThread({ env: { ...o.env }, devInboxPort: devInbox?.port }, { logger: o.logger, preload: server });
+  // The server listens once its delivery thread has its code loaded: the first deliveries go out
+  // as soon as they are queued, not half a second later.
+  if (server) await worker.loaded;
   return {
     worker,
     devInbox,
