@@ -40,7 +40,7 @@ export async function createRuntime(
   const limiter = redisLimiter ?? createMemoryRateLimiter(systemClock);
   const deps: AppDeps = {
     ...base,
-    hasher: createArgon2Hasher(),
+    hasher: createArgon2Hasher({ threads: true }),
     limiter,
     outbox: mail.worker,
     devInbox: mail.devInbox,
