@@ -9,6 +9,10 @@ import { createConfiguredSecretStore } from './secrets/index.js';
 import { chooseMailer, type OutboxThreadData } from './mail/index.js';
 import { createOutboxWorker } from './mail/outbox.js';
 import { createLoopbackMailer, DEV_INBOX_FROM } from './mail/transport.js';
+import { lowerThisThreadsPriority } from './thread-priority.js';
+
+/** nice 0 → 5: about a third of a core's share while the request thread wants it too. */
+const OUTBOX_THREAD_NICE = 5;
 
 // An entry point, beside main.ts: the delivery worker's thread (started by startOutboxThread in
 // mail/index.ts). Its own Config, database connection, secret store and SMTP pool, built from the
@@ -16,6 +20,9 @@ import { createLoopbackMailer, DEV_INBOX_FROM } from './mail/transport.js';
 // has migrated the database.
 
 const data = workerData as OutboxThreadData;
+
+// Sending can wait a moment, answering cannot: when both want the cores, the request thread goes first.
+lowerThisThreadsPriority(OUTBOX_THREAD_NICE);
 
 async function startWorker(): Promise<() => Promise<void>> {
   const config = loadConfig(data.env);
