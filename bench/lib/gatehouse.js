@@ -11,6 +11,10 @@ import { run, stopChild, tempDir, track } from './children.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin', 'gatehouse.js');
+/** Node's own flags in package.json's start script (`exec node <flags> bin/gatehouse.js serve`): the server runs as npm start runs it. */
+export const START_NODE_FLAGS = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start.match(/node\s+(.*?)\s*bin\/gatehouse\.js/)?.[1] ?? '')
+  .split(/\s+/)
+  .filter(Boolean);
 // Email settings may only name secrets matching MAIL_SECRET_NAME_PATTERN (default ^(smtp|mail)-).
 export const SENDER_SECRET = 'mail-bench-sender';
 export const ADMIN_USERNAME = 'bench-admin';
@@ -92,7 +96,7 @@ export async function cli(dataDir, args, input = '', env = {}) {
 export async function startGatehouse(dataDir, env = {}) {
   const port = await freePort();
   const child = track(
-    spawn(process.execPath, [BIN, 'serve'], { env: serverEnv(dataDir, { ...env, PORT: String(port) }), cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [...START_NODE_FLAGS, BIN, 'serve'], { env: serverEnv(dataDir, { ...env, PORT: String(port) }), cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] }),
   );
   let out = '';
   let err = '';
