@@ -8,7 +8,8 @@ import { uuidV7, type Random } from '../random.js';
 import { classifySendError, type Mailer, type MailSendError, type OutgoingMessage } from './transport.js';
 import type { Delivery } from './api-schemas.js';
 
-// Only this file touches the mail_outbox table.
+// Only this file touches the mail_outbox table, but for new rows: built here (newDeliveryRow),
+// forgot-password writes them with its audit row through the group commit (db/group-commit.ts).
 
 export type DeliveryRow = Selectable<MailOutboxTable>;
 
