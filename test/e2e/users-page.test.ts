@@ -158,6 +158,14 @@ describeInBrowser('the Users page in Chromium', () => {
     await summary(page).filter({ hasText: 'Showing 9 of 9 users that match.' }).waitFor();
     expect(await rowNames(page)).toEqual(Array.from({ length: 9 }, (_, i) => `Person 0${i + 1}`));
     await expectClean(page, 'combined');
+
+    // A status chosen while the search waits for a pause in typing stays chosen when the search runs.
+    await search.fill('person 1');
+    await page.getByLabel('Filter by status').selectOption({ label: 'Disabled' });
+    await summary(page).filter({ hasText: 'No user matches.' }).waitFor();
+    await page.waitForTimeout(1_000);
+    expect(await summary(page).innerText()).toBe('No user matches.');
+    expect(await page.getByRole('table').count()).toBe(0);
     await context.close();
   });
 

@@ -34,24 +34,21 @@ export function UserFilters({ onChange }: UserFiltersProps) {
   const [q, setQ] = useState('');
   const [role, setRole] = useState('');
   const [status, setStatus] = useState('');
+  // The search waits for a pause in typing. When it runs it reads the fields as they are then,
+  // not as they were at the keystroke: a role or status chosen during the pause stays chosen.
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  const first = useRef(true);
+  const current = useRef({ q, role, status });
+  useEffect(() => () => clearTimeout(timer.current), []);
 
-  const filterOf = (next: { q: string; role: string; status: string }): UserFilter => ({
-    ...(next.q.trim() === '' ? {} : { q: next.q.trim() }),
-    ...(next.role === '' ? {} : { role: next.role as Role }),
-    ...(next.status === '' ? {} : { status: next.status as UserStatusFilter }),
-  });
-
-  useEffect(() => {
-    if (first.current) {
-      first.current = false;
-      return;
-    }
+  /** Apply these fields now; a search still waiting is covered by this one. */
+  const apply = (next: { q: string; role: string; status: string }) => {
     clearTimeout(timer.current);
-    timer.current = setTimeout(() => onChange(filterOf({ q, role, status })), SEARCH_DELAY_MS);
-    return () => clearTimeout(timer.current);
-  }, [q]);
+    onChange({
+      ...(next.q.trim() === '' ? {} : { q: next.q.trim() }),
+      ...(next.role === '' ? {} : { role: next.role as Role }),
+      ...(next.status === '' ? {} : { status: next.status as UserStatusFilter }),
+    });
+  };
 
   return (
     <form
@@ -61,18 +58,32 @@ export function UserFilters({ onChange }: UserFiltersProps) {
       noValidate
       onSubmit={(event) => {
         event.preventDefault();
-        clearTimeout(timer.current);
-        onChange(filterOf({ q, role, status }));
+        apply(current.current);
       }}
     >
-      <TextField label="Search users" type="search" hint="Name, email or username" autocomplete="off" spellcheck={false} maxLength={200} value={q} onValue={setQ} />
+      <TextField
+        label="Search users"
+        type="search"
+        hint="Name, email or username"
+        autocomplete="off"
+        spellcheck={false}
+        maxLength={200}
+        value={q}
+        onValue={(value) => {
+          setQ(value);
+          current.current = { ...current.current, q: value };
+          clearTimeout(timer.current);
+          timer.current = setTimeout(() => apply(current.current), SEARCH_DELAY_MS);
+        }}
+      />
       <SelectField
         label="Filter by role"
         value={role}
         options={ROLE_FILTER_OPTIONS}
         onValue={(value) => {
           setRole(value);
-          onChange(filterOf({ q, role: value, status }));
+          current.current = { ...current.current, role: value };
+          apply(current.current);
         }}
       />
       <SelectField
@@ -81,7 +92,8 @@ export function UserFilters({ onChange }: UserFiltersProps) {
         options={STATUS_FILTER_OPTIONS}
         onValue={(value) => {
           setStatus(value);
-          onChange(filterOf({ q, role, status: value }));
+          current.current = { ...current.current, status: value };
+          apply(current.current);
         }}
       />
     </form>
