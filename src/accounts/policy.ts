@@ -1,4 +1,5 @@
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { createRequire } from 'node:module';
+import type { dictionary } from '@zxcvbn-ts/language-common';
 import { normalizePassword } from './passwords.js';
 
 /**
@@ -20,10 +21,15 @@ export interface PasswordContext {
   username?: string | null | undefined;
 }
 
+const require = createRequire(import.meta.url);
 let blocklist: Set<string> | undefined;
 function commonPasswords(): Set<string> {
-  // Built on first use: about 49,000 entries, a few milliseconds.
-  blocklist ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
+  // Loaded and built on first use, about 49,000 entries in a few milliseconds: a process that
+  // only signs people in or sends reset links never holds the dictionaries.
+  if (blocklist === undefined) {
+    const words = require('@zxcvbn-ts/language-common') as { dictionary: typeof dictionary };
+    blocklist = new Set((words.dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
+  }
   return blocklist;
 }
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import SQLite from 'better-sqlite3';
-import pg from 'pg';
+import type SQLite from 'better-sqlite3';
+import type pg from 'pg';
 import { CompiledQuery, type Driver, Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from './schema.js';
@@ -30,8 +31,13 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
+// Each driver is loaded only by the processes (and threads) that use its database: a SQLite
+// dashboard never holds pg's code in memory, nor a PostgreSQL one better-sqlite3's.
+const require = createRequire(import.meta.url);
+
 export function createDb(database: Config['database']): Db {
   if (database.kind === 'postgres') {
+    const pg = require('pg') as typeof import('pg');
     const pool = new pg.Pool({
       connectionString: database.url,
       max: database.poolSize ?? 10,
@@ -49,7 +55,8 @@ export function createDb(database: Config['database']): Db {
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true, mode: 0o700 });
-  const sqlite = new SQLite(database.file);
+  const SQLiteDatabase = require('better-sqlite3') as typeof SQLite;
+  const sqlite = new SQLiteDatabase(database.file);
   // Password hashes live here: owner-only, like the secret store (SQLite gives its -wal/-shm files the same mode).
   if (database.file !== ':memory:') fs.chmodSync(database.file, 0o600);
   sqlite.pragma('journal_mode = WAL');

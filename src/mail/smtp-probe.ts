@@ -1,12 +1,12 @@
 import net from 'node:net';
 import os from 'node:os';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { clip, errorText, fail, Failure, oneLine, refusalAdvice, seconds, signInAdvice, type SecretNames } from './advice.js';
 import type { DiagnoseTimeoutsMs, ProbeContext, ProbeSession, TransportCheck } from './transport-check.js';
 import { type TlsMode, type TlsModeChoice, isLoopbackHost, tlsModeOf } from './settings.js';
 import { connectFirst, connectTcp } from './net-probe.js';
 import { isNotTls, speaksTls, type TlsTarget, tlsFailure, upgradeToTls } from './tls-probe.js';
-import { credentialForms, envelopeFields, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions } from './transport.js';
+import { credentialForms, envelopeFields, mailer, NOT_SMTP_DETAIL, scrub, serverErrorText, smtpTransportOptions } from './transport.js';
 
 /*
  * The staged check's SMTP probe. The early steps speak SMTP by hand (greeting, EHLO, STARTTLS)
@@ -56,7 +56,7 @@ function openSmtpProbe(ctx: ProbeContext): ProbeSession {
   // One transport for AUTH and the message, with the options the outbox uses, to the address that answered.
   const transport = (): Transporter => {
     if (transporter === undefined) {
-      const t = nodemailer.createTransport({ ...transportOptions, host: tlsTarget.address });
+      const t = mailer().createTransport({ ...transportOptions, host: tlsTarget.address });
       cleanup.push(() => t.close());
       transporter = t;
     }

@@ -1,11 +1,24 @@
 import { createHash, randomUUID } from 'node:crypto';
-import nodemailer, { type SMTPTransportOptions, type Transporter } from 'nodemailer';
+import { createRequire } from 'node:module';
+import type nodemailer from 'nodemailer';
+import type { SMTPTransportOptions, Transporter } from 'nodemailer';
 import type { SecretStore } from '../secrets/store.js';
 import { DEFAULT_GRAPH_BASE_URL, DEFAULT_MAIL_POOL_SIZE, DEFAULT_MAIL_SECRET_NAME_PATTERN } from '../config.js';
 import { createTokenSource, GRAPH_SCOPE, OUTLOOK_SCOPE, TokenError, type TokenSource } from './entra.js';
 import { GraphError, graphSendMail, type GraphSituation } from './graph.js';
 import { readSenderSecrets, type MailCredentials } from './sender-secrets.js';
 import { type EmailSettings, isLoopbackHost, tlsModeOf } from './settings.js';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * nodemailer, loaded at its first use: the request thread of a running dashboard sends nothing
+ * itself (the delivery thread does), so it never holds nodemailer's code unless an admin runs a
+ * check from the Settings page.
+ */
+export function mailer(): typeof nodemailer {
+  return require('nodemailer') as typeof nodemailer;
+}
 
 export interface OutgoingMessage {
   to: string;
@@ -53,7 +66,7 @@ export function envelopeFields(messageIdDomain: string): { messageId: string; he
 
 /** The message as MIME bytes, exactly as nodemailer would put it on the wire: text part first, then HTML. */
 export async function composeMime(from: { name: string; address: string }, message: OutgoingMessage, messageIdDomain: string): Promise<Buffer> {
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  const composer = mailer().createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
   const info = await composer.sendMail({ from, ...message, ...envelopeFields(messageIdDomain), disableFileAccess: true, disableUrlAccess: true });
   return info.message as Buffer;
 }
@@ -243,7 +256,7 @@ export function createMailSender(secrets: SecretStore, options: MailSenderOption
     const key = createHash('sha256').update(JSON.stringify([settings, credentials, accessToken ?? null])).digest('hex');
     if (current?.key !== key) {
       const replaced = current;
-      const transporter = nodemailer.createTransport({ ...smtpTransportOptions({ settings, credentials, accessToken }), pool: true, maxConnections: poolSize, maxMessages: 100 });
+      const transporter = mailer().createTransport({ ...smtpTransportOptions({ settings, credentials, accessToken }), pool: true, maxConnections: poolSize, maxMessages: 100 });
       current = { key, transporter, from: credentials.from, sending: 0 };
       open.add(current);
       if (replaced !== undefined) closeIfIdle(replaced);
@@ -338,7 +351,7 @@ export const DEV_INBOX_FROM = 'Gatehouse <no-reply@gatehouse.localhost>';
 
 /** Plain SMTP to a server on this machine (the dev mailbox): nothing to encrypt, nothing to sign in to. */
 export function createLoopbackMailer(port: number, from: string, messageIdDomain = 'localhost'): Mailer & { close(): void } {
-  const transporter = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true });
+  const transporter = mailer().createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true });
   return {
     async send(message) {
       try {
