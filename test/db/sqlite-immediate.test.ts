@@ -44,3 +44,22 @@ it('lets a transaction that reads, then writes, commit though another connection
   const keys = (await db.selectFrom('settings').select('key').execute()).map((r) => r.key);
   expect(keys).toContain('ours');
 });
+
+it('waits for another connection’s write lock without stopping the thread, then writes', async () => {
+  other.exec('begin immediate');
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 5);
+  const started = performance.now();
+  const write = db.insertInto('settings').values({ key: 'waited', value: '{}', updated_at: 3, updated_by: null }).execute();
+  const transaction = db.transaction().execute((trx) => trx.insertInto('settings').values({ key: 'waited-in-transaction', value: '{}', updated_at: 4, updated_by: null }).execute());
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // SQLite's own busy wait would have slept inside the call, and no timer would have run.
+  const ticksWhileLocked = ticks;
+  other.exec('commit');
+  await Promise.all([write, transaction]);
+  clearInterval(ticker);
+  expect(ticksWhileLocked).toBeGreaterThanOrEqual(20);
+  expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+  const keys = (await db.selectFrom('settings').select('key').execute()).map((r) => r.key);
+  expect(keys).toEqual(expect.arrayContaining(['waited', 'waited-in-transaction']));
+});
