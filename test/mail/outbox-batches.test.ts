@@ -28,18 +28,25 @@ function refusingMailer(): Mailer & { sent: OutgoingMessage[]; refuse: Map<strin
   return mailer;
 }
 
-/** Counts the statements run through the database handle, by kind and first table named. */
+/**
+ * Counts the statements run through the database handle, by kind and first table named (a
+ * statement's common table expressions aside). Counted when they run: a query built only to be
+ * part of another is not a statement.
+ */
 function statementCounter(): KyselyPlugin & { counts: Map<string, number> } {
   const counts = new Map<string, number>();
+  const keys = new WeakMap<object, string>();
   return {
     counts,
     transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-      const table = /"kind":"IdentifierNode","name":"([a-z_]+)"/.exec(JSON.stringify(args.node, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))?.[1] ?? '?';
-      const key = `${args.node.kind.replace('QueryNode', '').toLowerCase()} ${table}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      const { with: _ctes, ...node } = args.node as RootOperationNode & { with?: unknown };
+      const table = /"kind":"IdentifierNode","name":"([a-z_]+)"/.exec(JSON.stringify(node, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))?.[1] ?? '?';
+      keys.set(args.queryId, `${args.node.kind.replace('QueryNode', '').toLowerCase()} ${table}`);
       return args.node;
     },
     async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      const key = keys.get(args.queryId);
+      if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1);
       return args.result;
     },
   };
