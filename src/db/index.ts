@@ -71,7 +71,7 @@ export function createDb(database: Config['database']): Db {
 }
 
 /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY. */
-export const SQLITE_BUSY_WAIT_MS = 5_000;
+const SQLITE_BUSY_WAIT_MS = 5_000;
 
 /**
  * Transactions begin IMMEDIATE: they take the write lock first. A plain BEGIN reads first and

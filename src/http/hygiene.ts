@@ -28,7 +28,7 @@ export function installOriginCheck(app: FastifyInstance, config: Config): void {
  * The security headers of every answer, worked out once by helmet from our options. (Its Fastify
  * plugin builds the whole middleware again for every request: 9% of a forgot-password's CPU.)
  */
-export function securityHeaders(config: Config): ReadonlyArray<readonly [string, string]> {
+function securityHeaders(config: Config): ReadonlyArray<readonly [string, string]> {
   const headers = new Map<string, string>();
   const collect = {
     setHeader: (name: string, value: string | number) => headers.set(name.toLowerCase(), String(value)),

@@ -24,12 +24,6 @@ export interface MintInput {
   expiresAtMs: number;
 }
 
-/** Mints the one live token of a user: mintResetTokens for one. */
-export async function mintResetToken(db: Db, random: Random, input: MintInput): Promise<string> {
-  const [token] = await mintResetTokens(db, random, [input]);
-  return token!;
-}
-
 /**
  * Mints a token for each input, in one upsert on the unique reset_tokens(user_id): the row is
  * replaced, not added beside, so a new request (or a retry of the same delivery) voids the last
@@ -79,14 +73,10 @@ export async function mintResetTokens(db: Db, random: Random, inputs: readonly M
 }
 
 /**
- * A failed send voids the link it carried, and only that one: by then a newer request, or a newer
- * attempt of the same delivery on another worker, may have minted the account's live token.
+ * Failed sends void the links they carried, and only those, in one statement: by then a newer
+ * request, or a newer attempt of the same delivery on another worker, may have minted the
+ * account's live token.
  */
-export async function deleteResetToken(db: Db, token: string): Promise<void> {
-  await deleteResetTokens(db, [token]);
-}
-
-/** deleteResetToken for many links, in one statement. */
 export async function deleteResetTokens(db: Db, tokens: readonly string[]): Promise<void> {
   if (tokens.length === 0) return;
   await db.deleteFrom('reset_tokens').where('token_hash', 'in', tokens.map(hashResetToken)).execute();

@@ -43,7 +43,7 @@ import {
   type NewUserRow,
   type UserRow,
 } from '../../src/accounts/users-repo.js';
-import { deleteResetToken, findLiveToken, hashResetToken, mintResetToken } from '../../src/recovery/tokens.js';
+import { deleteResetTokens, findLiveToken, hashResetToken, mintResetTokens } from '../../src/recovery/tokens.js';
 import * as m0001 from '../../src/db/migrations/0001_initial.js';
 import * as m0002 from '../../src/db/migrations/0002_recovery.js';
 import * as m0003 from '../../src/db/migrations/0003_one_reset_token.js';
@@ -416,8 +416,8 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
     });
 
     describe('reset tokens', () => {
-      const mint = (user: UserRow, deliveryId: string): Promise<string> =>
-        mintResetToken(db, deps.random, { user, deliveryId, purpose: 'reset', nowMs: T0, expiresAtMs: T0 + 60 * MINUTE });
+      const mint = async (user: UserRow, deliveryId: string): Promise<string> =>
+        (await mintResetTokens(db, deps.random, [{ user, deliveryId, purpose: 'reset', nowMs: T0, expiresAtMs: T0 + 60 * MINUTE }]))[0]!;
       const rowsOf = (userId: string) => db.selectFrom('reset_tokens').select(['token_hash', 'delivery_id']).where('user_id', '=', userId).execute();
 
       it('keeps one row per account: a second mint replaces the first, whose link dies', async () => {
@@ -457,13 +457,13 @@ describe.each(dialects)('on %s', (dialect, open, suite) => {
         const older = await mint(user, 'd1');
         const newer = await mint(user, 'd2');
         // d1's send failed after d2 minted: d2's link must survive.
-        await deleteResetToken(db, older);
+        await deleteResetTokens(db, [older]);
         expect(await rowsOf(user.id)).toEqual([{ token_hash: hashResetToken(newer), delivery_id: 'd2' }]);
         // A stale attempt of d2 (its lease ran out, another worker minted again) fails: the fresh link survives.
         const fresh = await mint(user, 'd2');
-        await deleteResetToken(db, newer);
+        await deleteResetTokens(db, [newer]);
         expect(await rowsOf(user.id)).toEqual([{ token_hash: hashResetToken(fresh), delivery_id: 'd2' }]);
-        await deleteResetToken(db, fresh);
+        await deleteResetTokens(db, [fresh]);
         expect(await rowsOf(user.id)).toEqual([]);
       });
     });
